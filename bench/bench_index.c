@@ -1,0 +1,141 @@
+/*
+ * bench_index.c - libquartz on a real dataset (engine "quartz").
+ *
+ * Builds an in-memory database with one qz_db_insert_batch() call using
+ * --threads threads, then hands qz_db_search() to the shared measurement loop
+ * in datasets.c, which prints the same CSV as peer_hnswlib. Only the public
+ * API (quartz.h) is used, so the numbers are what an application would see.
+ *
+ * Vectors go in raw: under cosine the library normalises them itself, and that
+ * work is part of the timed build and the timed searches, as it is for the
+ * hnswlib peer.
+ */
+#include "datasets.h"
+
+#include <quartz.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct qz_engine {
+    qz_db *db;
+    size_t dims;
+} qz_engine;
+
+static int qz_search_cb(void *ctx, const float *query, size_t k, size_t ef, uint64_t *ids, size_t *found)
+{
+    const qz_engine *q = (const qz_engine *)ctx;
+    qz_search_params sp = QZ_SEARCH_PARAMS_INIT;
+    int rc;
+    sp.ef = (uint32_t)ef;
+    rc = qz_db_search(q->db, query, q->dims, k, &sp, ids, NULL, found);
+    if (rc < 0) {
+        /* qz_errmsg() is per thread: read it here, on the failing thread. */
+        fprintf(stderr, "quartz: qz_db_search: %s: %s\n", qz_strerror(rc), qz_errmsg());
+        return -1;
+    }
+    return 0;
+}
+
+static uint32_t to_qz_metric(bench_metric m)
+{
+    switch (m) {
+    case BENCH_METRIC_L2: return QZ_METRIC_L2;
+    case BENCH_METRIC_IP: return QZ_METRIC_IP;
+    default: return QZ_METRIC_COSINE;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    bench_options o;
+    bench_dataset ds;
+    bench_build b;
+    bench_engine e;
+    qz_open_options opts = QZ_OPEN_OPTIONS_INIT;
+    qz_stats st;
+    qz_db *db = NULL;
+    qz_engine qe;
+    uint64_t *ids;
+    char err[1024];
+    int64_t rss0;
+    double t0;
+    size_t i;
+    int rc;
+
+    rc = bench_parse_args(argc, argv, "quartz", &o);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    if (bench_dataset_load(o.data_dir, o.metric, o.limit_queries, o.k, &ds, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_index: %s\n", err);
+        return 1;
+    }
+    /* Allocated before the first RSS sample: the ids are input, not index. */
+    ids = (uint64_t *)malloc(ds.base.n * sizeof *ids);
+    if (!ids) {
+        fprintf(stderr, "bench_index: out of memory\n");
+        bench_dataset_free(&ds);
+        return 1;
+    }
+    for (i = 0; i < ds.base.n; i++)
+        ids[i] = (uint64_t)i;
+
+    opts.dimensions = (uint32_t)ds.base.dim;
+    opts.metric = to_qz_metric(o.metric);
+    opts.M = o.M;
+    opts.ef_construction = o.ef_construction;
+    opts.initial_capacity = ds.base.n;
+    opts.threads = o.threads;
+
+    rss0 = bench_rss_bytes();
+    t0 = bench_now();
+    rc = qz_db_open(NULL, &opts, &db);
+    if (rc < 0) {
+        fprintf(stderr, "bench_index: qz_db_open: %s: %s\n", qz_strerror(rc), qz_errmsg());
+        goto fail;
+    }
+    rc = qz_db_insert_batch(db, ds.base.n, ids, ds.base.data, ds.base.dim, NULL, NULL, 0);
+    if (rc < 0) {
+        fprintf(stderr, "bench_index: qz_db_insert_batch: %s: %s\n", qz_strerror(rc), qz_errmsg());
+        goto fail;
+    }
+    b.build_s = bench_now() - t0;
+    b.memory_bytes = bench_rss_bytes() - rss0;
+
+    st.struct_size = (uint32_t)sizeof st;
+    rc = qz_db_stats(db, &st);
+    if (rc < 0) {
+        fprintf(stderr, "bench_index: qz_db_stats: %s: %s\n", qz_strerror(rc), qz_errmsg());
+        goto fail;
+    }
+    if (st.count != ds.base.n) {
+        fprintf(stderr, "bench_index: the database holds %llu vectors after inserting %zu\n",
+                (unsigned long long)st.count, ds.base.n);
+        goto fail;
+    }
+    fprintf(stderr,
+            "info: engine=quartz version=%s dataset=%s n=%zu dim=%zu metric=%s build_s=%.3f "
+            "rss_delta_bytes=%lld qz_stats.memory_bytes=%llu max_level=%u simd=%.16s threads=%u\n",
+            qz_version_string(), ds.name, ds.base.n, ds.base.dim, bench_metric_name(o.metric), b.build_s,
+            (long long)b.memory_bytes, (unsigned long long)st.memory_bytes, st.max_level, st.simd,
+            o.threads);
+
+    e.name = "quartz";
+    qe.db = db;
+    qe.dims = ds.base.dim;
+    e.ctx = &qe;
+    e.search = qz_search_cb;
+    e.set_ef = NULL; /* ef travels with each qz_db_search() call */
+    rc = bench_run_searches(&o, &ds, &e, &b, stdout);
+
+    qz_db_close(db);
+    free(ids);
+    bench_dataset_free(&ds);
+    return rc == 0 ? 0 : 1;
+
+fail:
+    qz_db_close(db);
+    free(ids);
+    bench_dataset_free(&ds);
+    return 1;
+}

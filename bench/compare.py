@@ -1,0 +1,367 @@
+#!/usr/bin/python3
+"""Run libquartz (bench_index) and hnswlib (peer_hnswlib) on every dataset
+folder and summarise them side by side.
+
+Both programs take the same arguments and print the same CSV (the loop that
+times and judges them is shared C code, bench/datasets.c). This script only
+runs them, keeps every row in one CSV file, and writes a markdown report:
+per dataset, the best single-thread QPS among the ef values whose recall@10
+reaches 0.90, 0.95 and 0.99, plus build time and memory, with quartz/hnswlib
+ratios.
+
+Standard library only. Example, from the repository root:
+    /usr/bin/python3 bench/compare.py --build build --out /tmp/results.md
+"""
+
+import argparse
+import csv
+import datetime
+import io
+import os
+import platform
+import shlex
+import struct
+import subprocess
+import sys
+import threading
+
+HEADER = ("dataset,engine,n,dim,metric,threads,M,ef_construction,ef,recall_at_10,"
+          "qps,p50_us,p99_us,build_s,memory_bytes").split(",")
+ENGINES = {"quartz": "bench_index", "hnswlib": "peer_hnswlib"}
+TARGETS = (0.90, 0.95, 0.99)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def folder_metric(name):
+    if name.endswith("-angular"):
+        return "cosine"
+    if name.endswith("-euclidean"):
+        return "l2"
+    return None
+
+
+def find_datasets(root, only):
+    """Dataset folders under root whose name says the metric, smallest first."""
+    found = []
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        base = os.path.join(path, "base.fvecs")
+        if not os.path.isfile(base):
+            continue
+        if only and name not in only:
+            continue
+        metric = folder_metric(name)
+        if metric is None:
+            print(f"compare: skipping {name}: name ends neither in -angular nor -euclidean",
+                  file=sys.stderr)
+            continue
+        found.append((os.path.getsize(base), name, path, metric))
+    found.sort()
+    return [(name, path, metric) for _, name, path, metric in found]
+
+
+def count_vectors(path):
+    """Rows of a texmex file, from its first dimension and its size."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        (dim,) = struct.unpack("<i", head)
+        return os.path.getsize(path) // (4 + 4 * dim)
+    except (OSError, struct.error, ZeroDivisionError):
+        return None
+
+
+def find_binary(build, name):
+    for cand in (os.path.join(build, "bench", name), os.path.join(build, name)):
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def run_engine(binary, engine, args, info):
+    """Run one engine on one dataset; returns (rows, error). stderr is echoed
+    live; its 'info: key=value ...' line is kept in `info`."""
+    cmd = [binary] + args
+    print("compare: $ " + shlex.join(cmd), file=sys.stderr, flush=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err_lines = []
+
+    def pump_stderr():
+        for line in proc.stderr:
+            err_lines.append(line)
+            sys.stderr.write(f"  [{engine}] {line}")
+            sys.stderr.flush()
+
+    t = threading.Thread(target=pump_stderr, daemon=True)
+    t.start()
+    out_lines = []
+    for line in proc.stdout:
+        out_lines.append(line)
+        sys.stderr.write(f"  [{engine}] {line}")
+        sys.stderr.flush()
+    rc = proc.wait()
+    t.join()
+    for line in err_lines:
+        if line.startswith("info:"):
+            for item in line[5:].split():
+                if "=" in item:
+                    k, v = item.split("=", 1)
+                    info[k] = v
+    if rc != 0:
+        tail = "".join(err_lines[-3:]).strip()
+        return [], f"exit status {rc}: {tail}"
+    reader = csv.reader(io.StringIO("".join(out_lines)))
+    rows = list(reader)
+    if not rows or rows[0] != HEADER:
+        return [], "unexpected CSV header: " + (",".join(rows[0]) if rows else "(no output)")
+    return [dict(zip(HEADER, r)) for r in rows[1:] if r], None
+
+
+def fmt_int(x):
+    return f"{x:,.0f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.2f}"
+
+
+def best_qps(rows, engine, target):
+    """Highest single-thread QPS among ef values with recall >= target."""
+    best = None
+    for r in rows:
+        if r["engine"] != engine or int(r["threads"]) != 1:
+            continue
+        if float(r["recall_at_10"]) + 1e-12 >= target:
+            q = float(r["qps"])
+            if best is None or q > best[0]:
+                best = (q, int(r["ef"]))
+    return best
+
+
+def engine_build(rows, engine):
+    for r in rows:
+        if r["engine"] == engine:
+            return float(r["build_s"]), int(r["memory_bytes"])
+    return None, None
+
+
+def machine_info():
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    fl = line.split(":", 1)[1].split()
+                    simd = [x for x in ("avx512f", "avx2", "fma", "neon") if x in fl]
+                    flags = ", ".join(simd)
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = f"{int(line.split()[1]) / 1048576:.1f} GiB RAM"
+                    break
+    except (OSError, ValueError):
+        pass
+    cores = os.cpu_count() or 0
+    parts = [model, f"{cores} logical CPUs"]
+    if flags:
+        parts.append(flags)
+    if mem:
+        parts.append(mem)
+    parts.append(f"{platform.system()} {platform.release()}")
+    return ", ".join(parts)
+
+
+def tool_version(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+        return out.splitlines()[0].strip() if out else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def markdown(results, settings, infos, command, started):
+    engines = settings["engines"]
+    e0, e1 = (engines + [None, None])[:2]
+    out = []
+    out.append("## QuartzDB vs hnswlib on real datasets\n")
+    out.append(f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}")
+    out.append(f"- Machine: {machine_info()}")
+    cc = tool_version(["cc", "--version"])
+    if cc:
+        out.append(f"- Compiler: {cc}")
+    hv = tool_version(["dpkg-query", "-W", "-f", "${Version}", "libhnswlib-dev"])
+    qinfo = next((i for (e, _), i in infos.items() if e == "quartz" and i), {})
+    hinfo = next((i for (e, _), i in infos.items() if e == "hnswlib" and i), {})
+    if "quartz" in engines:
+        out.append(f"- quartz: libquartz {qinfo.get('version', '?')}, kernels {qinfo.get('simd', '?')},"
+                   " in-memory database, public API (qz_db_insert_batch, qz_db_search)")
+    if "hnswlib" in engines:
+        out.append(f"- hnswlib: {hv or 'headers'} (Debian libhnswlib-dev), kernels "
+                   f"{hinfo.get('simd', '?')}, -O3 -march=native; cosine = normalised vectors + "
+                   "InnerProductSpace")
+    out.append(f"- Parameters: M={settings['M']}, ef_construction={settings['efc']}, "
+               f"ef in {{{settings['ef']}}}, build threads={settings['threads']}, k=10"
+               + (f", first {settings['limit_queries']} queries" if settings["limit_queries"] else ""))
+    out.append(f"- Command: `{command}`")
+    out.append("")
+    out.append("QPS is single-thread (one query at a time), the best among the ef values whose "
+               "tie-aware recall@10 reaches the target (the ef is in brackets; n/a: no ef reached it). "
+               "Memory is the growth of resident memory (VmRSS) over the build, with the dataset "
+               "already loaded. Ratios are quartz / hnswlib: above 1 is better for QPS, below 1 is "
+               "better for build time and memory.\n")
+    for ds, rows, errors in results:
+        r0 = rows[0] if rows else None
+        nq = ds.get("queries")
+        title = f"### {ds['name']}"
+        if r0:
+            title += f" (n={int(r0['n']):,}, dim={r0['dim']}, {r0['metric']}"
+            title += f", {nq:,} queries)" if nq else ")"
+        out.append(title + "\n")
+        for eng, msg in errors.items():
+            out.append(f"- **{eng} failed**: {msg}")
+        if errors:
+            out.append("")
+        out.append(f"| | {e0} | {e1} | {e0} / {e1} |")
+        out.append("|---|---:|---:|---:|")
+        for t in TARGETS:
+            a = best_qps(rows, e0, t)
+            b = best_qps(rows, e1, t) if e1 else None
+            cell = lambda x: f"{fmt_int(x[0])} (ef {x[1]})" if x else "n/a"
+            out.append(f"| QPS at recall@10 >= {t:.2f} | {cell(a)} | {cell(b)} | "
+                       f"{ratio(a[0] if a else None, b[0] if b else None)} |")
+        ba, ma = engine_build(rows, e0)
+        bb, mb = engine_build(rows, e1) if e1 else (None, None)
+        f_s = lambda x: f"{x:.2f}" if x is not None else "n/a"
+        f_m = lambda x: f"{x / 1048576:.1f}" if x is not None else "n/a"
+        out.append(f"| build time, {settings['threads']} threads (s) | {f_s(ba)} | {f_s(bb)} | "
+                   f"{ratio(ba, bb)} |")
+        out.append(f"| memory, RSS growth (MiB) | {f_m(ma)} | {f_m(mb)} | {ratio(ma, mb)} |")
+        out.append("")
+        if rows:
+            out.append("All runs (threads > 1: that many searchers at once; latencies in microseconds):\n")
+            out.append("| engine | threads | ef | recall@10 | QPS | p50 | p99 |")
+            out.append("|---|---:|---:|---:|---:|---:|---:|")
+            for r in sorted(rows, key=lambda r: (engines.index(r["engine"]) if r["engine"] in engines
+                                                 else 9, int(r["threads"]), int(r["ef"]))):
+                out.append(f"| {r['engine']} | {r['threads']} | {r['ef']} | "
+                           f"{float(r['recall_at_10']):.4f} | {fmt_int(float(r['qps']))} | "
+                           f"{float(r['p50_us']):.1f} | {float(r['p99_us']):.1f} |")
+            out.append("")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(REPO, "build"),
+                    help="meson build directory holding bench/bench_index and bench/peer_hnswlib "
+                         "(default: %(default)s)")
+    ap.add_argument("--data-root", default=os.path.join(os.path.dirname(REPO), "shared", "data"),
+                    help="folder of dataset folders (default: %(default)s)")
+    ap.add_argument("--datasets", default="", help="comma-separated folder names (default: all)")
+    ap.add_argument("--engines", default="quartz,hnswlib", help="default: %(default)s")
+    ap.add_argument("--M", type=int, default=16)
+    ap.add_argument("--efc", type=int, default=200)
+    ap.add_argument("--ef", default="10,20,40,80,120,200,400")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit-queries", type=int, default=0, help="0 = all queries")
+    ap.add_argument("--min-seconds", type=float, default=None,
+                    help="passed on: repeat the query set until a timed run lasts this long")
+    ap.add_argument("--csv", default=None,
+                    help="write every CSV row here (default: BUILD/bench_results.csv)")
+    ap.add_argument("--out", default=None, help="write the markdown report here (it is also printed)")
+    ap.add_argument("--from-csv", default=None,
+                    help="do not run anything: make the report from a CSV written earlier")
+    a = ap.parse_args()
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    command = shlex.join([sys.executable] + sys.argv)
+    engines = [e.strip() for e in a.engines.split(",") if e.strip()]
+    for e in engines:
+        if e not in ENGINES:
+            ap.error(f"unknown engine {e} (known: {', '.join(ENGINES)})")
+    settings = {"engines": engines, "M": a.M, "efc": a.efc, "ef": a.ef, "threads": a.threads,
+                "limit_queries": a.limit_queries}
+    results = []   # (dataset dict, rows, {engine: error})
+    infos = {}     # (engine, dataset) -> info dict
+    all_rows = []
+
+    if a.from_csv:
+        with open(a.from_csv, newline="") as f:
+            rows = list(csv.DictReader(f))
+        by_ds = {}
+        for r in rows:
+            by_ds.setdefault(r["dataset"], []).append(r)
+        for name, rs in by_ds.items():
+            q = count_vectors(os.path.join(a.data_root, name, "query.fvecs"))
+            results.append(({"name": name, "queries": q}, rs, {}))
+    else:
+        only = set(x for x in a.datasets.split(",") if x)
+        datasets = find_datasets(a.data_root, only)
+        if not datasets:
+            print(f"compare: no dataset folders in {a.data_root}", file=sys.stderr)
+            return 1
+        binaries = {}
+        for e in engines:
+            binaries[e] = find_binary(a.build, ENGINES[e])
+            if not binaries[e]:
+                print(f"compare: {ENGINES[e]} not found under {a.build}; {e} is skipped",
+                      file=sys.stderr)
+        for name, path, metric in datasets:
+            args = ["--data", path, "--metric", metric, "--M", str(a.M), "--efc", str(a.efc),
+                    "--ef", a.ef, "--threads", str(a.threads)]
+            if a.limit_queries:
+                args += ["--limit-queries", str(a.limit_queries)]
+            if a.min_seconds is not None:
+                args += ["--min-seconds", str(a.min_seconds)]
+            rows, errors = [], {}
+            for e in engines:
+                if not binaries[e]:
+                    errors[e] = f"{ENGINES[e]} was not built"
+                    continue
+                info = {}
+                got, err = run_engine(binaries[e], e, args, info)
+                infos[(e, name)] = info
+                if err:
+                    errors[e] = err
+                rows += got
+            q = count_vectors(os.path.join(path, "query.fvecs"))
+            if q and a.limit_queries:
+                q = min(q, a.limit_queries)
+            results.append(({"name": name, "queries": q}, rows, errors))
+            all_rows += rows
+        csv_path = a.csv or os.path.join(a.build, "bench_results.csv")
+        os.makedirs(os.path.dirname(os.path.abspath(csv_path)), exist_ok=True)
+        with open(csv_path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=HEADER, lineterminator="\n")
+            w.writeheader()
+            w.writerows(all_rows)
+        print(f"compare: {len(all_rows)} rows written to {csv_path}", file=sys.stderr)
+
+    report = markdown(results, settings, infos, command, started)
+    print(report)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(report)
+        print(f"compare: report written to {a.out}", file=sys.stderr)
+    return 0 if all(not errs for _, _, errs in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

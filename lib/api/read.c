@@ -1,0 +1,113 @@
+/*
+ * read.c - get, contains, search.
+ *
+ * Readers hold the index's `resize` lock shared while they touch slots, so
+ * that a slot they found cannot be freed and reused under them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/db_internal.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+QZ_API int qz_db_get(qz_db *db, uint64_t id, float *vector, size_t vector_cap, void *meta, size_t meta_cap,
+                     size_t *meta_len)
+{
+    QZ__API_ENTER();
+    if (!db) return qz__err(QZ_EINVAL, "db is NULL");
+    qz__hnsw *h = db->index;
+    if (vector && vector_cap < h->dim)
+        return qz__err(QZ_ETOOSMALL, "vector buffer holds %zu floats, the database has %u dimensions", vector_cap,
+                       h->dim);
+    pthread_rwlock_rdlock(&h->resize);
+    uint32_t slot;
+    if (!qz__idmap_get(&db->ids, id, &slot)) {
+        pthread_rwlock_unlock(&h->resize);
+        return qz__err(QZ_ENOTFOUND, "id %llu is not in the database", (unsigned long long)id);
+    }
+    const uint8_t *p = h->payload[slot];
+    uint32_t len = 0;
+    if (p) memcpy(&len, p, sizeof len);
+    if (meta_len) *meta_len = len;
+    int rc = QZ_OK;
+    if (meta && len > meta_cap) {
+        rc = qz__err(QZ_ETOOSMALL, "metadata of id %llu is %u bytes, the buffer holds %zu", (unsigned long long)id,
+                     len, meta_cap);
+    } else {
+        if (meta && len) memcpy(meta, p + sizeof len, len);
+        if (vector) qz__hnsw_decode(h, qz__node_vec(h, slot), vector);
+    }
+    pthread_rwlock_unlock(&h->resize);
+    return rc;
+}
+
+QZ_API int qz_db_contains(qz_db *db, uint64_t id)
+{
+    QZ__API_ENTER();
+    if (!db) return qz__err(QZ_EINVAL, "db is NULL");
+    uint32_t slot;
+    return qz__idmap_get(&db->ids, id, &slot);
+}
+
+/* Drop later duplicates of a label (an upsert racing with the search can
+ * leave the old and the new node of one id in the results). */
+static size_t dedupe(uint64_t *ids, float *dist, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < w && !dup; j++) dup = ids[j] == ids[i];
+        if (dup) continue;
+        ids[w] = ids[i];
+        if (dist) dist[w] = dist[i];
+        w++;
+    }
+    return w;
+}
+
+QZ_API int qz_db_search(qz_db *db, const float *query, size_t dims, size_t k, const qz_search_params *params,
+                        uint64_t *ids, float *distances, size_t *found)
+{
+    QZ__API_ENTER();
+    if (found) *found = 0;
+    if (!db) return qz__err(QZ_EINVAL, "db is NULL");
+    if (!ids) return qz__err(QZ_EINVAL, "ids is NULL");
+    if (!found) return qz__err(QZ_EINVAL, "found is NULL");
+    if (k == 0 || k > QZ_MAX_K) return qz__err(QZ_ERANGE, "k is %zu, it must be 1..%u", k, QZ_MAX_K);
+    qz_search_params sp;
+    QZ_CHECK(qz__search_params_read(params, &sp));
+    QZ_CHECK(qz__check_vector(db, query, dims, "query"));
+    qz__hnsw *h = db->index;
+    uint32_t ef = sp.ef ? sp.ef : atomic_load(&h->ef_search);
+
+    uint64_t qbuf[512];
+    qz__hit hbuf[64];
+    void *q = h->vec_bytes <= sizeof qbuf ? (void *)qbuf : qz__malloc(h->vec_bytes);
+    qz__hit *hits = k <= 64 ? hbuf : qz__malloc(k * sizeof *hits);
+    int rc = QZ_OK;
+    if (!q || !hits) {
+        rc = qz__err(QZ_ENOMEM, "out of memory for a search with k %zu", k);
+        goto out;
+    }
+    qz__hnsw_encode(h, query, q);
+    size_t n = 0;
+    pthread_rwlock_rdlock(&h->resize);
+    rc = qz__hnsw_search(h, q, k, ef, sp.filter, sp.filter_user, hits, &n);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = h->labels[hits[i].slot];
+        if (distances) {
+            float d = hits[i].dist;
+            if (h->metric == QZ_METRIC_COSINE && d < 0) d = 0; /* rounding of 1 - dot on unit vectors */
+            distances[i] = d;
+        }
+    }
+    pthread_rwlock_unlock(&h->resize);
+    if (rc == QZ_OK && atomic_load_explicit(&db->upserts, memory_order_relaxed) && n > 1 && n <= 4096)
+        n = dedupe(ids, distances, n);
+    *found = n;
+out:
+    if (q != qbuf) qz__free(q);
+    if (hits != hbuf) qz__free(hits);
+    return rc;
+}

@@ -1,0 +1,68 @@
+/*
+ * distance.h - the distance kernel table (internal).
+ *
+ * Owns: one table of kernel function pointers per instruction set, and the
+ * run-time choice among them. The HNSW index copies the pointer it needs at
+ * open so that the hot loop never looks anything up.
+ *
+ * Every kernel has the same signature. n counts elements: floats for the
+ * *_f32 kernels, bytes for the bit kernel. Pointers need no alignment, n may
+ * be any value >= 1 (0 returns 0). Kernels are pure and thread-safe.
+ */
+#ifndef QZ_DISTANCE_H
+#define QZ_DISTANCE_H
+
+#include <stddef.h>
+
+typedef float (*qz__dist_fn)(const void *a, const void *b, size_t n);
+
+typedef struct qz__kernels {
+    const char *name;       /* "scalar", "avx2", "avx512", "neon", "simd128" */
+    qz__dist_fn l2sq_f32;   /* sum (a[i]-b[i])^2 */
+    qz__dist_fn dot_f32;    /* sum a[i]*b[i] */
+    qz__dist_fn hamming_b8; /* popcount(a[i] ^ b[i]) over n bytes, as float */
+} qz__kernels;
+
+/* The best table this CPU and OS support, or the one named by the environment
+ * variable QZ_SIMD if that one is available (an unknown or unavailable name
+ * is ignored and the best is used). Chosen once, thread-safe, never NULL. */
+const qz__kernels *qz__kernels_active(void);
+
+/* The table with this name if this build has it and this CPU runs it, else NULL. */
+const qz__kernels *qz__kernels_get(const char *name);
+
+/* Make the named table the active one (tests and benchmarks only).
+ * Returns 0, or -1 when the name is unknown or unavailable here. */
+int qz__kernels_force(const char *name);
+
+/* All tables built in and runnable here, best first; returns how many were
+ * written to out (at most cap). */
+size_t qz__kernels_list(const qz__kernels **out, size_t cap);
+
+/* Per-ISA tables; a symbol exists only when that file is compiled in. Each
+ * ISA file defines only its table; dispatch.c decides whether it may run. */
+extern const qz__kernels qz__kernels_scalar;
+extern const qz__kernels qz__kernels_avx2;
+extern const qz__kernels qz__kernels_avx512;
+extern const qz__kernels qz__kernels_neon;
+extern const qz__kernels qz__kernels_simd128;
+
+/* x86 only: the avx512 table with a VPOPCNTDQ Hamming kernel (Ice Lake, Zen 4
+ * and later). Its float kernels are the avx512 ones; QZ_SIMD=avx512 picks the
+ * plain table, whose Hamming kernel needs only AVX-512BW. */
+extern const qz__kernels qz__kernels_avx512vpopcnt;
+
+/* CPU features, as reported by cpu_x86.c or cpu_arm.c for dispatch.c only.
+ * A vector-register feature is reported only when the OS also saves that
+ * register state (XGETBV on x86), so a set bit means "may run". */
+#define QZ__CPU_POPCNT (1u << 0)
+#define QZ__CPU_AVX2 (1u << 1)    /* with OS-enabled YMM state */
+#define QZ__CPU_FMA (1u << 2)     /* FMA3, with OS-enabled YMM state */
+#define QZ__CPU_AVX512F (1u << 3) /* with OS-enabled ZMM and opmask state */
+#define QZ__CPU_AVX512BW (1u << 4)
+#define QZ__CPU_AVX512VL (1u << 5)
+#define QZ__CPU_AVX512VPOPCNTDQ (1u << 6)
+#define QZ__CPU_NEON (1u << 16)
+unsigned qz__dist_cpu_features(void);
+
+#endif

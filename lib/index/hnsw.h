@@ -1,0 +1,213 @@
+/*
+ * hnsw.h - the HNSW graph (internal).
+ *
+ * Owns: node slots (vector, links, label, metadata blob, journal sequence),
+ * the entry point, slot allocation and reuse, growth, deletion repair.
+ * Knows nothing of the public API or of persistence; the caller (lib/api)
+ * maps user ids to slots and orders writes to the same id.
+ *
+ * Design notes (what the paper leaves open):
+ *
+ * Memory layout. Layer 0 is one array of fixed-size records, one per slot:
+ *   [u32 count][u32 links[M0]][stored vector]
+ * so that one record holds everything a search touches when it expands a
+ * node, and the next neighbour's record can be prefetched. Upper layers are
+ * rare (1/M of nodes) and live in a per-slot block of (1 + M) u32 per level.
+ * Labels, levels, states, locks, metadata and sequence numbers are separate
+ * arrays: search reads labels only for results.
+ *
+ * Concurrency. Three mechanisms, from coarse to fine:
+ *  - `resize` rwlock: every operation that touches slots holds it shared;
+ *    growing the arrays and physically unlinking deleted nodes hold it
+ *    exclusive. Arrays therefore never move under a reader, and a slot is
+ *    only reused after a point where no reader can still hold its number
+ *    (the exclusive section is the grace period).
+ *  - one spinlock byte per node guards writes to its link lists. A writer
+ *    holds at most one node lock at a time, so there is no lock order.
+ *  - readers take no node lock: link counts and links are read with acquire
+ *    loads and written with release stores. A reader may see a list that is
+ *    being rewritten, mixing old and new entries; every entry it can see is a
+ *    slot that is allocated and whose vector was written before the link was
+ *    published, which is all a search needs. On x86 these atomics are plain
+ *    moves, so the hot loop pays nothing for them.
+ *
+ * States. A slot is FREE, INSERTING (reachable and traversable, not yet a
+ * result), LIVE, or DELETED (still traversable so the graph stays navigable,
+ * never a result, never chosen as a new neighbour). Deleted nodes are
+ * unlinked in batches by qz__hnsw_repair(): every live node that links to a
+ * deleted one replaces it with candidates from the deleted node's own lists
+ * (two hops, then a fresh search if too few remain) chosen by the same
+ * heuristic as insertion; then the deleted slots become FREE and reusable.
+ *
+ * Distances. Cosine vectors are normalised when stored, so cosine and inner
+ * product both use 1 - dot. Hamming vectors are stored as packed bits.
+ */
+#ifndef QZ_INDEX_HNSW_H
+#define QZ_INDEX_HNSW_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distance/distance.h"
+#include "util/sync.h"
+
+#define QZ__HNSW_MAX_LEVEL 31
+#define QZ__SLOT_NONE UINT32_MAX
+#define QZ__MAX_SLOTS (UINT32_MAX - 1u)
+
+enum { QZ__FREE = 0, QZ__INSERTING = 1, QZ__LIVE = 2, QZ__DELETED = 3 };
+
+typedef enum qz__distkind { QZ__DIST_L2 = 0, QZ__DIST_ONE_MINUS_DOT = 1, QZ__DIST_HAMMING = 2 } qz__distkind;
+
+typedef struct qz__hnsw_config {
+    uint32_t dim;        /* user dimension */
+    uint32_t metric;     /* qz_metric, resolved */
+    uint32_t M;          /* upper-layer degree; layer 0 has 2*M */
+    uint32_t ef_construction;
+    uint64_t capacity;   /* initial slots */
+    uint64_t seed;
+} qz__hnsw_config;
+
+/* One search context: visited tags and heap space, pooled per index. */
+typedef struct qz__search_ctx qz__search_ctx;
+
+typedef struct qz__hnsw {
+    /* parameters, fixed at creation */
+    uint32_t dim, metric, M, M0, ef_construction;
+    uint32_t vec_bytes;  /* bytes of one stored vector */
+    uint32_t vec_elems;  /* n given to the kernel */
+    qz__distkind kind;
+    qz__dist_fn kernel;
+    const char *kernel_name;
+    double level_mult;
+    uint64_t seed;
+    size_t stride0;      /* bytes of one layer-0 record */
+    size_t vec_offset;   /* offset of the vector inside a layer-0 record */
+
+    pthread_rwlock_t resize;
+
+    /* per-slot arrays, `capacity` long; reallocated only under `resize` exclusive */
+    size_t capacity;
+    uint8_t *level0;
+    uint32_t **upper;    /* NULL for level-0 nodes */
+    uint8_t *levels;
+    atomic_uchar *state;
+    qz__spinlock *locks;
+    uint64_t *labels;
+    void **payload;      /* metadata blob: u32 length then bytes; NULL if none */
+    uint64_t *seqs;      /* journal sequence of the write that made the slot */
+
+    /* slot allocation */
+    pthread_mutex_t alloc_lock;
+    uint32_t high_water; /* slots [0, high_water) have been used */
+    uint32_t *free_slots;
+    size_t n_free, cap_free;
+
+    /* entry point: (level << 32) | slot, or UINT64_MAX when empty */
+    _Atomic uint64_t entry;
+    pthread_mutex_t entry_lock;
+
+    atomic_size_t n_live, n_deleted, n_inserting;
+    atomic_size_t upper_bytes, payload_bytes;
+    atomic_uint_fast64_t level_counter;
+    atomic_uint ef_search;
+
+    /* search context pool */
+    pthread_mutex_t pool_lock;
+    qz__search_ctx **pool;
+    size_t n_pool, cap_pool;
+} qz__hnsw;
+
+/* -------- hnsw_graph.c: lifetime, slots, growth, accessors -------- */
+int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw **out);
+void qz__hnsw_destroy(qz__hnsw *h);
+/* Make room for `slots` slots in total (takes `resize` exclusive). */
+int qz__hnsw_reserve(qz__hnsw *h, size_t slots);
+/* Take a free slot, growing when needed. Caller must NOT hold `resize`. */
+int qz__hnsw_alloc_slot(qz__hnsw *h, uint32_t *slot);
+/* Give back a slot that was allocated but never inserted. */
+void qz__hnsw_release_slot(qz__hnsw *h, uint32_t slot);
+/* Bytes held by the index (arrays, upper blocks, payloads). */
+size_t qz__hnsw_memory(const qz__hnsw *h);
+int qz__hnsw_max_level(const qz__hnsw *h);
+/* Convert a user vector to its stored form (normalise / binarise). */
+void qz__hnsw_encode(const qz__hnsw *h, const float *in, void *out);
+/* Convert a stored vector back to floats. */
+void qz__hnsw_decode(const qz__hnsw *h, const void *in, float *out);
+/* Random level for the next insertion. */
+int qz__hnsw_random_level(qz__hnsw *h);
+
+static inline uint8_t *qz__node0(const qz__hnsw *h, uint32_t slot)
+{
+    return h->level0 + (size_t)slot * h->stride0;
+}
+static inline const void *qz__node_vec(const qz__hnsw *h, uint32_t slot)
+{
+    return qz__node0(h, slot) + h->vec_offset;
+}
+/* Link list of `slot` at `level`: element 0 is the count, then the links. */
+static inline _Atomic uint32_t *qz__links(const qz__hnsw *h, uint32_t slot, int level)
+{
+    if (level == 0) return (_Atomic uint32_t *)(void *)qz__node0(h, slot);
+    return (_Atomic uint32_t *)(void *)(h->upper[slot] + (size_t)(level - 1) * (h->M + 1));
+}
+static inline uint32_t qz__max_links(const qz__hnsw *h, int level) { return level == 0 ? h->M0 : h->M; }
+
+static inline float qz__dist(const qz__hnsw *h, const void *a, const void *b)
+{
+    float r = h->kernel(a, b, h->vec_elems);
+    return h->kind == QZ__DIST_ONE_MINUS_DOT ? 1.0f - r : r;
+}
+
+/* -------- hnsw_insert.c -------- */
+/* Insert the stored-form vector `vec` into the allocated `slot`. The payload
+ * (owned by the index from now on, may be NULL) and seq are attached. When
+ * `publish` is 0 the node stays INSERTING (not a result) until
+ * qz__hnsw_publish(). Caller must NOT hold `resize`. */
+int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec, void *payload,
+                    uint64_t seq, int publish);
+void qz__hnsw_publish(qz__hnsw *h, uint32_t slot);
+
+/* -------- hnsw_search.c -------- */
+typedef int (*qz__accept_fn)(uint64_t label, void *user);
+
+typedef struct qz__hit {
+    float dist;
+    uint32_t slot;
+} qz__hit;
+
+/* k nearest LIVE nodes accepted by `filter` (may be NULL); results sorted
+ * ascending into hits, count in *found. Caller holds `resize` shared. */
+int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, qz__accept_fn filter, void *fuser,
+                    qz__hit *hits, size_t *found);
+
+/* Internals shared by insert and repair. */
+qz__search_ctx *qz__ctx_get(qz__hnsw *h, size_t ef);
+void qz__ctx_put(qz__hnsw *h, qz__search_ctx *c);
+void qz__ctx_free(qz__search_ctx *c);
+/* Greedy descent from the entry point down to (not including) `stop_level`. */
+uint32_t qz__hnsw_descend(const qz__hnsw *h, const void *q, uint32_t ep, int from_level, int stop_level);
+/* Beam search on one layer, results ascending in c's result buffer.
+ * mode 0: accept non-deleted (construction), mode 1: LIVE + filter. */
+size_t qz__hnsw_search_layer(const qz__hnsw *h, qz__search_ctx *c, const void *q, uint32_t ep, int level,
+                             size_t ef, int mode, qz__accept_fn filter, void *fuser, qz__hit **out);
+
+/* -------- hnsw_delete.c -------- */
+/* Mark a LIVE slot deleted: never a result again. Caller holds `resize` shared. */
+void qz__hnsw_mark_deleted(qz__hnsw *h, uint32_t slot);
+/* Unlink every deleted node and free its slot. Takes `resize` exclusive. */
+int qz__hnsw_repair(qz__hnsw *h);
+
+/* -------- hnsw_check.c -------- */
+/* Verify graph invariants; QZ_ECORRUPT with a message on the first violation.
+ * Takes `resize` exclusive. */
+int qz__hnsw_check(qz__hnsw *h);
+
+/* Heuristic neighbour selection (paper's algorithm 4, no extension):
+ * `cand` ascending by distance to the base point; keeps at most m, in place.
+ * Returns how many were kept. */
+size_t qz__hnsw_select(const qz__hnsw *h, qz__hit *cand, size_t n, size_t m);
+
+#endif

@@ -1,0 +1,249 @@
+/*
+ * hnsw_graph.c - lifetime of an HNSW index: creation, slot allocation,
+ * growth, the stored-vector encoding and the level generator.
+ */
+#include "index/hnsw.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "index/search_ctx.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+/* Bytes of one stored vector and the element count its kernel is given. */
+static void vector_shape(uint32_t dim, uint32_t metric, uint32_t *bytes, uint32_t *elems)
+{
+    if (metric == QZ_METRIC_HAMMING) {
+        *bytes = (dim + 7) / 8;
+        *elems = *bytes;
+    } else {
+        *bytes = dim * (uint32_t)sizeof(float);
+        *elems = dim;
+    }
+}
+
+int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw **out)
+{
+    *out = NULL;
+    qz__hnsw *h = qz__calloc(1, sizeof *h);
+    if (!h) return qz__err(QZ_ENOMEM, "out of memory creating the index");
+    h->dim = cfg->dim;
+    h->metric = cfg->metric;
+    h->M = cfg->M;
+    h->M0 = 2 * cfg->M;
+    h->ef_construction = cfg->ef_construction;
+    h->seed = cfg->seed;
+    h->level_mult = 1.0 / log((double)cfg->M);
+    vector_shape(cfg->dim, cfg->metric, &h->vec_bytes, &h->vec_elems);
+    switch (cfg->metric) {
+    case QZ_METRIC_L2:
+        h->kind = QZ__DIST_L2;
+        h->kernel = k->l2sq_f32;
+        break;
+    case QZ_METRIC_HAMMING:
+        h->kind = QZ__DIST_HAMMING;
+        h->kernel = k->hamming_b8;
+        break;
+    default: /* cosine (normalised when stored) and inner product */
+        h->kind = QZ__DIST_ONE_MINUS_DOT;
+        h->kernel = k->dot_f32;
+        break;
+    }
+    h->kernel_name = k->name;
+    h->vec_offset = sizeof(uint32_t) * (1 + (size_t)h->M0);
+    h->stride0 = (h->vec_offset + h->vec_bytes + 3) & ~(size_t)3;
+    atomic_init(&h->entry, UINT64_MAX);
+    atomic_init(&h->n_live, 0);
+    atomic_init(&h->n_deleted, 0);
+    atomic_init(&h->n_inserting, 0);
+    atomic_init(&h->upper_bytes, 0);
+    atomic_init(&h->payload_bytes, 0);
+    atomic_init(&h->level_counter, 0);
+    atomic_init(&h->ef_search, 64);
+
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+#if defined(__GLIBC__)
+    /* Growth and repair must not starve behind a steady stream of searches. */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(&h->resize, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    pthread_mutex_init(&h->alloc_lock, NULL);
+    pthread_mutex_init(&h->entry_lock, NULL);
+    pthread_mutex_init(&h->pool_lock, NULL);
+
+    size_t cap = cfg->capacity ? (size_t)cfg->capacity : 1024;
+    int rc = qz__hnsw_reserve(h, cap);
+    if (rc < 0) {
+        qz__hnsw_destroy(h);
+        return rc;
+    }
+    *out = h;
+    return QZ_OK;
+}
+
+void qz__hnsw_destroy(qz__hnsw *h)
+{
+    if (!h) return;
+    for (size_t i = 0; i < h->high_water; i++) {
+        if (h->upper) qz__free(h->upper[i]);
+        if (h->payload) qz__free(h->payload[i]);
+    }
+    for (size_t i = 0; i < h->n_pool; i++) qz__ctx_free(h->pool[i]);
+    qz__free(h->pool);
+    qz__free(h->level0);
+    qz__free(h->upper);
+    qz__free(h->levels);
+    qz__free((void *)h->state);
+    qz__free((void *)h->locks);
+    qz__free(h->labels);
+    qz__free(h->payload);
+    qz__free(h->seqs);
+    qz__free(h->free_slots);
+    pthread_rwlock_destroy(&h->resize);
+    pthread_mutex_destroy(&h->alloc_lock);
+    pthread_mutex_destroy(&h->entry_lock);
+    pthread_mutex_destroy(&h->pool_lock);
+    qz__free(h);
+}
+
+/* Grow one array to `ncap` elements of `size`, zeroing the new part. */
+static int grow_array(void **p, size_t old, size_t ncap, size_t size, int zero)
+{
+    void *q = qz__realloc(*p, ncap * size);
+    if (!q) return -1;
+    if (zero) memset((char *)q + old * size, 0, (ncap - old) * size);
+    *p = q;
+    return 0;
+}
+
+int qz__hnsw_reserve(qz__hnsw *h, size_t slots)
+{
+    if (slots > QZ__MAX_SLOTS) return qz__err(QZ_EFULL, "index is limited to %u vectors", QZ__MAX_SLOTS);
+    pthread_rwlock_wrlock(&h->resize);
+    int rc = QZ_OK;
+    size_t old = h->capacity;
+    if (slots > old) {
+        size_t ncap = old * 2 > slots ? old * 2 : slots;
+        if (ncap > QZ__MAX_SLOTS) ncap = QZ__MAX_SLOTS;
+        /* Each array is updated in place as soon as it succeeds, so a
+         * failure part-way leaves arrays at least `old` long and
+         * `capacity` still old: consistent. */
+        if (grow_array((void **)&h->level0, old, ncap, h->stride0, 0) ||
+            grow_array((void **)&h->upper, old, ncap, sizeof *h->upper, 1) ||
+            grow_array((void **)&h->levels, old, ncap, 1, 1) ||
+            grow_array((void **)&h->state, old, ncap, sizeof *h->state, 1) ||
+            grow_array((void **)&h->locks, old, ncap, sizeof *h->locks, 1) ||
+            grow_array((void **)&h->labels, old, ncap, sizeof *h->labels, 1) ||
+            grow_array((void **)&h->payload, old, ncap, sizeof *h->payload, 1) ||
+            grow_array((void **)&h->seqs, old, ncap, sizeof *h->seqs, 1)) {
+            rc = qz__err(QZ_ENOMEM, "out of memory growing the index from %zu to %zu vectors", old, ncap);
+        } else {
+            h->capacity = ncap;
+        }
+    }
+    pthread_rwlock_unlock(&h->resize);
+    return rc;
+}
+
+int qz__hnsw_alloc_slot(qz__hnsw *h, uint32_t *slot)
+{
+    for (;;) {
+        pthread_mutex_lock(&h->alloc_lock);
+        if (h->n_free) {
+            *slot = h->free_slots[--h->n_free];
+            pthread_mutex_unlock(&h->alloc_lock);
+            return QZ_OK;
+        }
+        if (h->high_water < h->capacity) {
+            *slot = h->high_water++;
+            pthread_mutex_unlock(&h->alloc_lock);
+            return QZ_OK;
+        }
+        size_t want = h->capacity + 1;
+        pthread_mutex_unlock(&h->alloc_lock);
+        int rc = qz__hnsw_reserve(h, want);
+        if (rc < 0) return rc;
+    }
+}
+
+void qz__hnsw_release_slot(qz__hnsw *h, uint32_t slot)
+{
+    pthread_mutex_lock(&h->alloc_lock);
+    if (h->n_free == h->cap_free) {
+        size_t nc = h->cap_free ? h->cap_free * 2 : 64;
+        uint32_t *p = qz__realloc(h->free_slots, nc * sizeof *p);
+        if (!p) { /* the slot is leaked until the next repair; harmless */
+            pthread_mutex_unlock(&h->alloc_lock);
+            return;
+        }
+        h->free_slots = p;
+        h->cap_free = nc;
+    }
+    h->free_slots[h->n_free++] = slot;
+    pthread_mutex_unlock(&h->alloc_lock);
+}
+
+size_t qz__hnsw_memory(const qz__hnsw *h)
+{
+    size_t per_slot = h->stride0 + sizeof *h->upper + 1 + sizeof *h->state + sizeof *h->locks +
+                      sizeof *h->labels + sizeof *h->payload + sizeof *h->seqs;
+    size_t m = sizeof *h + h->capacity * per_slot + h->cap_free * sizeof(uint32_t);
+    m += atomic_load(&h->upper_bytes) + atomic_load(&h->payload_bytes);
+    m += qz__ctx_pool_memory((qz__hnsw *)h);
+    return m;
+}
+
+int qz__hnsw_max_level(const qz__hnsw *h)
+{
+    uint64_t e = atomic_load_explicit(&h->entry, memory_order_acquire);
+    return e == UINT64_MAX ? 0 : (int)(e >> 32);
+}
+
+void qz__hnsw_encode(const qz__hnsw *h, const float *in, void *out)
+{
+    if (h->metric == QZ_METRIC_HAMMING) {
+        uint8_t *b = out;
+        memset(b, 0, h->vec_bytes);
+        for (uint32_t i = 0; i < h->dim; i++)
+            if (in[i] > 0.0f) b[i >> 3] |= (uint8_t)(1u << (i & 7));
+    } else if (h->metric == QZ_METRIC_COSINE) {
+        double s = 0;
+        for (uint32_t i = 0; i < h->dim; i++) s += (double)in[i] * in[i];
+        float inv = (float)(1.0 / sqrt(s));
+        float *f = out;
+        for (uint32_t i = 0; i < h->dim; i++) f[i] = in[i] * inv;
+    } else {
+        memcpy(out, in, h->vec_bytes);
+    }
+}
+
+void qz__hnsw_decode(const qz__hnsw *h, const void *in, float *out)
+{
+    if (h->metric == QZ_METRIC_HAMMING) {
+        const uint8_t *b = in;
+        for (uint32_t i = 0; i < h->dim; i++) out[i] = (b[i >> 3] >> (i & 7)) & 1 ? 1.0f : 0.0f;
+    } else {
+        memcpy(out, in, h->vec_bytes);
+    }
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+int qz__hnsw_random_level(qz__hnsw *h)
+{
+    uint64_t n = atomic_fetch_add_explicit(&h->level_counter, 1, memory_order_relaxed);
+    uint64_t r = splitmix64(h->seed ^ splitmix64(n));
+    /* 53 random bits to a double in (0, 1] */
+    double u = ((double)(r >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+    double l = -log(u) * h->level_mult;
+    return l >= QZ__HNSW_MAX_LEVEL ? QZ__HNSW_MAX_LEVEL : (int)l;
+}

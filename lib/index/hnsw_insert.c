@@ -1,0 +1,177 @@
+/*
+ * hnsw_insert.c - insertion (the paper's algorithm 1) with the neighbour
+ * selection heuristic (algorithm 4) and back-link pruning.
+ *
+ * Concurrency: the inserting thread holds `resize` shared for the whole
+ * insertion. It writes the node's vector and empty link lists, then marks it
+ * INSERTING with a release store; only then is the node linked from
+ * neighbours, so any reader that reaches it sees a complete node. A writer
+ * holds at most one node lock at a time: its own node's while writing its
+ * lists, then each neighbour's in turn while adding the back link.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/hnsw.h"
+#include "index/search_ctx.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+size_t qz__hnsw_select(const qz__hnsw *h, qz__hit *cand, size_t n, size_t m)
+{
+    if (n <= m) return n;
+    size_t kept = 0;
+    for (size_t i = 0; i < n && kept < m; i++) {
+        const void *v = qz__node_vec(h, cand[i].slot);
+        int good = 1;
+        for (size_t j = 0; j < kept; j++) {
+            if (qz__dist(h, v, qz__node_vec(h, cand[j].slot)) < cand[i].dist) {
+                good = 0;
+                break;
+            }
+        }
+        if (good) cand[kept++] = cand[i];
+    }
+    return kept;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+    const qz__hit *x = a, *y = b;
+    return (x->dist > y->dist) - (x->dist < y->dist);
+}
+
+/* Write a whole link list: links first, the count last, all release stores,
+ * so a reader that loads the count sees links at least as new as it. */
+static void write_links(_Atomic uint32_t *ll, const qz__hit *sel, size_t n)
+{
+    for (size_t i = 0; i < n; i++) atomic_store_explicit(&ll[1 + i], sel[i].slot, memory_order_release);
+    atomic_store_explicit(&ll[0], (uint32_t)n, memory_order_release);
+}
+
+/* Add a back link from `nb` to `slot` at `level`, pruning nb's list with the
+ * heuristic when it is full. `tmp` holds max_links + 1 hits. */
+static void connect_back(qz__hnsw *h, uint32_t nb, uint32_t slot, int level, qz__hit *tmp)
+{
+    size_t max = qz__max_links(h, level);
+    qz__spin_lock(&h->locks[nb]);
+    _Atomic uint32_t *ll = qz__links(h, nb, level);
+    uint32_t n = atomic_load_explicit(&ll[0], memory_order_relaxed);
+    for (uint32_t i = 1; i <= n; i++)
+        if (atomic_load_explicit(&ll[i], memory_order_relaxed) == slot) goto out;
+    if (n < max) {
+        atomic_store_explicit(&ll[n + 1], slot, memory_order_release);
+        atomic_store_explicit(&ll[0], n + 1, memory_order_release);
+        goto out;
+    }
+    {
+        const void *base = qz__node_vec(h, nb);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t s = atomic_load_explicit(&ll[i + 1], memory_order_relaxed);
+            tmp[i] = (qz__hit){qz__dist(h, base, qz__node_vec(h, s)), s};
+        }
+        tmp[n] = (qz__hit){qz__dist(h, base, qz__node_vec(h, slot)), slot};
+        qsort(tmp, n + 1, sizeof *tmp, hit_cmp);
+        size_t kept = qz__hnsw_select(h, tmp, n + 1, max);
+        write_links(ll, tmp, kept);
+    }
+out:
+    qz__spin_unlock(&h->locks[nb]);
+}
+
+int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec, void *payload, uint64_t seq,
+                    int publish)
+{
+    int level = qz__hnsw_random_level(h);
+    uint32_t *blk = NULL;
+    size_t blk_bytes = 0;
+    if (level > 0) {
+        blk_bytes = (size_t)level * (h->M + 1) * sizeof(uint32_t);
+        blk = qz__calloc(1, blk_bytes);
+        if (!blk) return qz__err(QZ_ENOMEM, "out of memory for the upper-layer links of a node");
+    }
+    qz__hit *tmp = qz__malloc((h->M0 + 1) * sizeof *tmp);
+    if (!tmp) {
+        qz__free(blk);
+        return qz__err(QZ_ENOMEM, "out of memory inserting a vector");
+    }
+
+    pthread_rwlock_rdlock(&h->resize);
+    uint8_t *rec = qz__node0(h, slot);
+    atomic_store_explicit((_Atomic uint32_t *)(void *)rec, 0, memory_order_relaxed);
+    memcpy(rec + h->vec_offset, vec, h->vec_bytes);
+    h->labels[slot] = label;
+    h->levels[slot] = (uint8_t)level;
+    h->upper[slot] = blk;
+    h->payload[slot] = payload;
+    h->seqs[slot] = seq;
+    atomic_fetch_add(&h->upper_bytes, blk_bytes);
+    if (payload) atomic_fetch_add(&h->payload_bytes, *(uint32_t *)payload + sizeof(uint32_t));
+    atomic_store_explicit(&h->state[slot], QZ__INSERTING, memory_order_release);
+    atomic_fetch_add(&h->n_inserting, 1);
+
+    int rc = QZ_OK;
+    uint64_t e = atomic_load_explicit(&h->entry, memory_order_acquire);
+    if (e == UINT64_MAX) {
+        pthread_mutex_lock(&h->entry_lock);
+        e = atomic_load_explicit(&h->entry, memory_order_acquire);
+        if (e == UINT64_MAX) {
+            atomic_store_explicit(&h->entry, ((uint64_t)level << 32) | slot, memory_order_release);
+            pthread_mutex_unlock(&h->entry_lock);
+            goto done;
+        }
+        pthread_mutex_unlock(&h->entry_lock);
+    }
+
+    {
+        uint32_t ep = (uint32_t)e;
+        int top = (int)(e >> 32);
+        if (level < top) ep = qz__hnsw_descend(h, vec, ep, top, level);
+        qz__search_ctx *c = qz__ctx_get(h, h->ef_construction);
+        if (!c) {
+            rc = qz__err(QZ_ENOMEM, "out of memory for the construction search");
+            goto done;
+        }
+        for (int l = level < top ? level : top; l >= 0; l--) {
+            qz__hit *res;
+            size_t n = qz__hnsw_search_layer(h, c, vec, ep, l, h->ef_construction, 0, NULL, NULL, &res);
+            if (n == 0) continue; /* every candidate deleted: keep ep */
+            ep = res[0].slot;
+            size_t kept = qz__hnsw_select(h, res, n, h->M);
+            qz__spin_lock(&h->locks[slot]);
+            write_links(qz__links(h, slot, l), res, kept);
+            qz__spin_unlock(&h->locks[slot]);
+            for (size_t i = 0; i < kept; i++) connect_back(h, res[i].slot, slot, l, tmp);
+            if (l > 0) qz__ctx_new_tag(c); /* a fresh visited set for the next layer */
+        }
+        qz__ctx_put(h, c);
+        if (level > top) {
+            pthread_mutex_lock(&h->entry_lock);
+            uint64_t now = atomic_load_explicit(&h->entry, memory_order_acquire);
+            if (now == UINT64_MAX || (int)(now >> 32) < level)
+                atomic_store_explicit(&h->entry, ((uint64_t)level << 32) | slot, memory_order_release);
+            pthread_mutex_unlock(&h->entry_lock);
+        }
+    }
+done:
+    if (rc < 0) {
+        /* Not linked anywhere: let the next repair reclaim the slot. */
+        atomic_store_explicit(&h->state[slot], QZ__DELETED, memory_order_release);
+        atomic_fetch_add(&h->n_deleted, 1);
+        atomic_fetch_sub(&h->n_inserting, 1);
+    } else if (publish) {
+        atomic_store_explicit(&h->state[slot], QZ__LIVE, memory_order_release);
+        atomic_fetch_add(&h->n_live, 1);
+        atomic_fetch_sub(&h->n_inserting, 1);
+    }
+    pthread_rwlock_unlock(&h->resize);
+    qz__free(tmp);
+    return rc;
+}
+
+void qz__hnsw_publish(qz__hnsw *h, uint32_t slot)
+{
+    atomic_store_explicit(&h->state[slot], QZ__LIVE, memory_order_release);
+    atomic_fetch_add(&h->n_live, 1);
+    atomic_fetch_sub(&h->n_inserting, 1);
+}

@@ -1,0 +1,185 @@
+/*
+ * hnsw_search.c - greedy descent through the upper layers and the beam
+ * search on one layer (the paper's algorithms 2 and 5), shared by queries,
+ * insertion and repair.
+ *
+ * Filters and deletions are applied inside the beam search, the way hnswlib
+ * does it: rejected nodes are still expanded (they keep the graph
+ * navigable) but never enter the result list, and while the result list is
+ * not full the search keeps expanding. So a query returns k results whenever
+ * k reachable nodes pass, at the price of visiting more of the graph when
+ * the filter is very selective.
+ */
+#include <float.h>
+
+#include "index/hnsw.h"
+#include "index/search_ctx.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+#if defined(__GNUC__)
+#define QZ_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define QZ_PREFETCH(p) ((void)0)
+#endif
+
+/* ---- heaps on qz__hit: cand is a min-heap, res a max-heap ---- */
+
+static inline void heap_up(qz__hit *a, size_t i, int max)
+{
+    qz__hit x = a[i];
+    while (i) {
+        size_t p = (i - 1) / 2;
+        if (max ? !(a[p].dist < x.dist) : !(a[p].dist > x.dist)) break;
+        a[i] = a[p];
+        i = p;
+    }
+    a[i] = x;
+}
+
+static inline void heap_down(qz__hit *a, size_t n, int max)
+{
+    size_t i = 0;
+    qz__hit x = a[0];
+    for (;;) {
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        size_t r = l + 1, b = l;
+        if (r < n && (max ? a[r].dist > a[l].dist : a[r].dist < a[l].dist)) b = r;
+        if (max ? !(a[b].dist > x.dist) : !(a[b].dist < x.dist)) break;
+        a[i] = a[b];
+        i = b;
+    }
+    a[i] = x;
+}
+
+static inline int cand_push(qz__search_ctx *c, float d, uint32_t s)
+{
+    if (c->cand_n == c->cand_cap) {
+        size_t nc = c->cand_cap * 2;
+        qz__hit *p = qz__realloc(c->cand, nc * sizeof *p);
+        if (!p) return -1;
+        c->cand = p;
+        c->cand_cap = nc;
+    }
+    c->cand[c->cand_n] = (qz__hit){d, s};
+    heap_up(c->cand, c->cand_n++, 0);
+    return 0;
+}
+
+static inline qz__hit cand_pop(qz__search_ctx *c)
+{
+    qz__hit top = c->cand[0];
+    c->cand[0] = c->cand[--c->cand_n];
+    if (c->cand_n) heap_down(c->cand, c->cand_n, 0);
+    return top;
+}
+
+/* Push into the bounded result heap; returns the new worst distance. */
+static inline float res_push(qz__search_ctx *c, size_t ef, float d, uint32_t s)
+{
+    c->res[c->res_n] = (qz__hit){d, s};
+    heap_up(c->res, c->res_n++, 1);
+    if (c->res_n > ef) {
+        c->res[0] = c->res[--c->res_n];
+        heap_down(c->res, c->res_n, 1);
+    }
+    return c->res_n >= ef ? c->res[0].dist : FLT_MAX;
+}
+
+static inline int accepted(const qz__hnsw *h, uint32_t s, int mode, qz__accept_fn filter, void *fuser)
+{
+    unsigned st = atomic_load_explicit(&h->state[s], memory_order_acquire);
+    if (mode == 0) return st == QZ__INSERTING || st == QZ__LIVE;
+    if (st != QZ__LIVE) return 0;
+    return filter == NULL || filter(h->labels[s], fuser);
+}
+
+uint32_t qz__hnsw_descend(const qz__hnsw *h, const void *q, uint32_t ep, int from_level, int stop_level)
+{
+    float best = qz__dist(h, q, qz__node_vec(h, ep));
+    for (int l = from_level; l > stop_level; l--) {
+        int changed = 1;
+        while (changed) {
+            changed = 0;
+            _Atomic uint32_t *ll = qz__links(h, ep, l);
+            uint32_t n = atomic_load_explicit(&ll[0], memory_order_acquire);
+            for (uint32_t i = 1; i <= n; i++) {
+                uint32_t nb = atomic_load_explicit(&ll[i], memory_order_acquire);
+                float d = qz__dist(h, q, qz__node_vec(h, nb));
+                if (d < best) {
+                    best = d;
+                    ep = nb;
+                    changed = 1;
+                }
+            }
+        }
+    }
+    return ep;
+}
+
+size_t qz__hnsw_search_layer(const qz__hnsw *h, qz__search_ctx *c, const void *q, uint32_t ep, int level,
+                             size_t ef, int mode, qz__accept_fn filter, void *fuser, qz__hit **out)
+{
+    float lb = FLT_MAX; /* worst distance in a full result list */
+    c->cand_n = c->res_n = 0;
+    qz__visit(c, ep);
+    float d0 = qz__dist(h, q, qz__node_vec(h, ep));
+    cand_push(c, d0, ep);
+    if (accepted(h, ep, mode, filter, fuser)) lb = res_push(c, ef, d0, ep);
+
+    while (c->cand_n) {
+        if (c->cand[0].dist > lb) break; /* lb is finite only when the list is full */
+        qz__hit cur = cand_pop(c);
+        _Atomic uint32_t *ll = qz__links(h, cur.slot, level);
+        uint32_t n = atomic_load_explicit(&ll[0], memory_order_acquire);
+        if (n) {
+            QZ_PREFETCH(&c->tags[atomic_load_explicit(&ll[1], memory_order_relaxed)]);
+            QZ_PREFETCH(qz__node_vec(h, atomic_load_explicit(&ll[1], memory_order_relaxed)));
+        }
+        for (uint32_t i = 1; i <= n; i++) {
+            uint32_t nb = atomic_load_explicit(&ll[i], memory_order_acquire);
+            if (i < n) {
+                uint32_t nx = atomic_load_explicit(&ll[i + 1], memory_order_relaxed);
+                QZ_PREFETCH(&c->tags[nx]);
+                QZ_PREFETCH(qz__node_vec(h, nx));
+            }
+            if (!qz__visit(c, nb)) continue;
+            float d = qz__dist(h, q, qz__node_vec(h, nb));
+            if (d < lb) {
+                if (cand_push(c, d, nb) < 0) goto done;
+                QZ_PREFETCH(qz__node0(h, c->cand[0].slot));
+                if (accepted(h, nb, mode, filter, fuser)) lb = res_push(c, ef, d, nb);
+            }
+        }
+    }
+done:;
+    /* Drain the max-heap backwards into `out`, ascending. */
+    size_t n = c->res_n;
+    for (size_t i = n; i-- > 0;) {
+        c->out[i] = c->res[0];
+        c->res[0] = c->res[--c->res_n];
+        if (c->res_n) heap_down(c->res, c->res_n, 1);
+    }
+    *out = c->out;
+    return n;
+}
+
+int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, qz__accept_fn filter, void *fuser,
+                    qz__hit *hits, size_t *found)
+{
+    *found = 0;
+    uint64_t e = atomic_load_explicit(&h->entry, memory_order_acquire);
+    if (e == UINT64_MAX) return QZ_OK;
+    size_t beam = ef > k ? ef : k;
+    qz__search_ctx *c = qz__ctx_get(h, beam);
+    if (!c) return qz__err(QZ_ENOMEM, "out of memory for a search with ef %zu", beam);
+    uint32_t ep = qz__hnsw_descend(h, query, (uint32_t)e, (int)(e >> 32), 0);
+    qz__hit *res;
+    size_t n = qz__hnsw_search_layer(h, c, query, ep, 0, beam, 1, filter, fuser, &res);
+    if (n > k) n = k;
+    for (size_t i = 0; i < n; i++) hits[i] = res[i];
+    *found = n;
+    qz__ctx_put(h, c);
+    return QZ_OK;
+}

@@ -1,0 +1,56 @@
+/*
+ * search_ctx.h - per-search scratch space: visited tags and two heaps
+ * (internal).
+ *
+ * A context belongs to one search at a time; contexts are pooled on the index
+ * so that a steady stream of searches allocates nothing. The visited set is
+ * an array of 16-bit tags, one per slot: a slot is visited when its tag
+ * equals the context's current tag, so clearing is a tag increment and the
+ * array is only zeroed once every 65535 searches.
+ *
+ * `cand` is a min-heap (next node to expand), `res` a max-heap (worst kept
+ * result on top, popped when the list exceeds ef).
+ */
+#ifndef QZ_INDEX_SEARCH_CTX_H
+#define QZ_INDEX_SEARCH_CTX_H
+
+#include <string.h>
+
+#include "index/hnsw.h"
+
+struct qz__search_ctx {
+    uint16_t *tags;
+    size_t tags_cap;
+    uint16_t cur;
+    qz__hit *cand;
+    size_t cand_n, cand_cap;
+    qz__hit *res;
+    size_t res_n, res_cap;
+    qz__hit *out;
+    size_t out_cap;
+    qz__hit *scratch; /* for repair and neighbour selection */
+    size_t scratch_cap;
+};
+
+size_t qz__ctx_pool_memory(qz__hnsw *h);
+/* Make sure c->scratch holds n hits. 0 or -1 (no memory). */
+int qz__ctx_scratch(qz__search_ctx *c, size_t n);
+
+/* Start a fresh visited set. */
+static inline void qz__ctx_new_tag(qz__search_ctx *c)
+{
+    if (c->cur == UINT16_MAX) {
+        memset(c->tags, 0, c->tags_cap * sizeof *c->tags);
+        c->cur = 0;
+    }
+    c->cur++;
+}
+
+static inline int qz__visit(qz__search_ctx *c, uint32_t slot)
+{
+    if (c->tags[slot] == c->cur) return 0;
+    c->tags[slot] = c->cur;
+    return 1;
+}
+
+#endif

@@ -1,0 +1,95 @@
+/* visited.c - the pool of search contexts (visited tags and heap space). */
+#include <string.h>
+
+#include "index/search_ctx.h"
+#include "util/alloc.h"
+
+void qz__ctx_free(qz__search_ctx *c)
+{
+    if (!c) return;
+    qz__free(c->tags);
+    qz__free(c->cand);
+    qz__free(c->res);
+    qz__free(c->out);
+    qz__free(c->scratch);
+    qz__free(c);
+}
+
+static int ensure(qz__hit **p, size_t *cap, size_t n)
+{
+    if (*cap >= n) return 0;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < n) nc *= 2;
+    qz__hit *q = qz__realloc(*p, nc * sizeof *q);
+    if (!q) return -1;
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+int qz__ctx_scratch(qz__search_ctx *c, size_t n) { return ensure(&c->scratch, &c->scratch_cap, n); }
+
+/* Caller holds h->resize shared, so h->capacity is stable. */
+qz__search_ctx *qz__ctx_get(qz__hnsw *h, size_t ef)
+{
+    qz__search_ctx *c = NULL;
+    pthread_mutex_lock(&h->pool_lock);
+    if (h->n_pool) c = h->pool[--h->n_pool];
+    pthread_mutex_unlock(&h->pool_lock);
+    if (!c) {
+        c = qz__calloc(1, sizeof *c);
+        if (!c) return NULL;
+    }
+    if (c->tags_cap < h->capacity) {
+        uint16_t *t = qz__realloc(c->tags, h->capacity * sizeof *t);
+        if (!t) goto fail;
+        memset(t + c->tags_cap, 0, (h->capacity - c->tags_cap) * sizeof *t);
+        c->tags = t;
+        c->tags_cap = h->capacity;
+    }
+    if (c->cur == UINT16_MAX) {
+        memset(c->tags, 0, c->tags_cap * sizeof *c->tags);
+        c->cur = 0;
+    }
+    c->cur++;
+    if (ensure(&c->res, &c->res_cap, ef + 1) || ensure(&c->out, &c->out_cap, ef + 1) ||
+        ensure(&c->cand, &c->cand_cap, ef + 1))
+        goto fail;
+    c->cand_n = c->res_n = 0;
+    return c;
+fail:
+    qz__ctx_put(h, c);
+    return NULL;
+}
+
+void qz__ctx_put(qz__hnsw *h, qz__search_ctx *c)
+{
+    pthread_mutex_lock(&h->pool_lock);
+    if (h->n_pool == h->cap_pool) {
+        size_t nc = h->cap_pool ? h->cap_pool * 2 : 8;
+        qz__search_ctx **p = qz__realloc(h->pool, nc * sizeof *p);
+        if (!p) {
+            pthread_mutex_unlock(&h->pool_lock);
+            qz__ctx_free(c);
+            return;
+        }
+        h->pool = p;
+        h->cap_pool = nc;
+    }
+    h->pool[h->n_pool++] = c;
+    pthread_mutex_unlock(&h->pool_lock);
+}
+
+size_t qz__ctx_pool_memory(qz__hnsw *h)
+{
+    size_t m = 0;
+    pthread_mutex_lock(&h->pool_lock);
+    for (size_t i = 0; i < h->n_pool; i++) {
+        qz__search_ctx *c = h->pool[i];
+        m += sizeof *c + c->tags_cap * sizeof *c->tags +
+             (c->cand_cap + c->res_cap + c->out_cap + c->scratch_cap) * sizeof(qz__hit);
+    }
+    m += h->cap_pool * sizeof *h->pool;
+    pthread_mutex_unlock(&h->pool_lock);
+    return m;
+}

@@ -1,0 +1,29 @@
+/* alloc.c - malloc wrappers with a failure-injection hook for tests. */
+#include "util/alloc.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+static atomic_long fail_countdown = -1;
+
+static int should_fail(void)
+{
+    long n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    if (n < 0) return 0;
+    if (n == 0) return 1;
+    atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed);
+    return 0;
+}
+
+void qz__alloc_fail_after(long n) { atomic_store(&fail_countdown, n); }
+
+void *qz__malloc(size_t n) { return should_fail() ? NULL : malloc(n ? n : 1); }
+
+void *qz__calloc(size_t count, size_t size)
+{
+    return should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
+}
+
+void *qz__realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p, n ? n : 1); }
+
+void qz__free(void *p) { free(p); }

@@ -1,0 +1,22 @@
+/*
+ * alloc.h - the library's allocator entry points (internal).
+ *
+ * Every heap allocation of the library goes through these, so that tests can
+ * make allocation N fail (an OOM sweep) and so that one place can change the
+ * allocator later. They never abort: callers map NULL to QZ_ENOMEM.
+ */
+#ifndef QZ_UTIL_ALLOC_H
+#define QZ_UTIL_ALLOC_H
+
+#include <stddef.h>
+
+void *qz__malloc(size_t n);
+void *qz__calloc(size_t count, size_t size);
+void *qz__realloc(void *p, size_t n);
+void qz__free(void *p);
+
+/* Test hook: make the allocation after `n` more successful ones fail
+ * (n < 0 disables). Not thread-safe with respect to the count. */
+void qz__alloc_fail_after(long n);
+
+#endif

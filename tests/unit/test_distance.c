@@ -1,0 +1,435 @@
+/*
+ * test_distance.c - every distance kernel table this machine runs agrees
+ * with the scalar reference, and the dispatcher picks and switches tables
+ * as distance.h says.
+ *
+ * Tolerance of the float kernels. The scalar reference sums in double and
+ * rounds once, so it is within half a float ulp of the exact value. A SIMD
+ * kernel sums in float: every table has at least 4 lanes, so a lane adds at
+ * most ceil(n/4) + 3 terms and the lanes meet in a tree of depth <= 6. With
+ * u = 2^-24 the textbook bound for such a sum is
+ *     |got - exact| <= (h + 3) * u * sum|t_i|,   h = n/4 + 9,
+ * where t_i are the terms (a_i - b_i)^2 or a_i * b_i and the extra 3 covers
+ * the rounded difference, the rounded product (wasm has no FMA) and the
+ * final rounding. For l2 all terms are positive, so this is a relative bound
+ * on the result; for dot it is relative to sum|a_i b_i|, because with mixed
+ * signs the result itself can cancel to almost nothing. Subnormal products
+ * (the tiny-magnitude data) lose up to 2^-150 absolute per rounding, hence
+ * (n + 16) * 2^-149. We allow twice the bound: a kernel that drops or
+ * repeats one element is off by about sum|t_i| / n, which for n <= 1100 is
+ * still more than 5 times the allowance, so real bugs are caught.
+ * Hamming counts are integers and must match exactly.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distance/distance.h"
+
+#define MAX_LEN 1100
+#define MAX_TABLES 16
+
+static const char *g_argv0;
+
+/* ---- fixed-seed data ---------------------------------------------------- */
+
+static uint64_t g_rng;
+
+static void rng_seed(uint64_t s)
+{
+    g_rng = s;
+}
+
+/* splitmix64: tiny, fast, and the same sequence on every platform. */
+static uint64_t rng_next(void)
+{
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-1, 1). */
+static float rng_unit(void)
+{
+    return (float)((double)(rng_next() >> 11) * 0x1p-52 - 1.0);
+}
+
+typedef enum data_kind {
+    DATA_UNIT,     /* uniform [-1, 1) */
+    DATA_LARGE,    /* ~1e16: squares near 1e32, sums stay finite */
+    DATA_SMALL,    /* ~1e-20: products are subnormal */
+    DATA_MIXED,    /* each element scaled by 2^k, k in [-20, 20] */
+    DATA_POSITIVE, /* [0, 1): no cancellation in dot */
+    DATA_KINDS
+} data_kind;
+
+static const char *const g_kind_names[DATA_KINDS] = {"unit", "large", "small", "mixed",
+                                                     "positive"};
+
+static float rng_value(data_kind kind)
+{
+    float u = rng_unit();
+    switch (kind) {
+    case DATA_LARGE: return u * 1e16f;
+    case DATA_SMALL: return u * 1e-20f;
+    case DATA_MIXED: {
+        int k = (int)(rng_next() % 41) - 20;
+        float s = 1.0f;
+        for (; k > 0; k--) s *= 2.0f;
+        for (; k < 0; k++) s *= 0.5f;
+        return u * s;
+    }
+    case DATA_POSITIVE: return u < 0 ? -u : u;
+    default: return u;
+    }
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static double dabs(double v)
+{
+    return v < 0 ? -v : v;
+}
+
+static size_t tables(const qz__kernels **out)
+{
+    size_t n = qz__kernels_list(out, MAX_TABLES);
+    assert_true(n >= 1);
+    return n;
+}
+
+/* Floats allocated so that the last one ends the allocation: AddressSanitizer
+ * then flags any plain load past element n - 1. off shifts the start by off
+ * floats from malloc's alignment, so off = 1..3 gives 4, 8, 12-byte offsets. */
+static float *alloc_floats(size_t off, size_t n, void **block)
+{
+    *block = malloc((off + n) * sizeof(float) + 1);
+    assert_non_null(*block);
+    return (float *)*block + off;
+}
+
+static int agrees(float got, float ref, double abs_sum, size_t n)
+{
+    double h = (double)n / 4.0 + 9.0;
+    double bound = (h + 3.0) * 0x1p-24 * abs_sum + (double)(n + 16) * 0x1p-149;
+    double allowed = 2.0 * bound + dabs((double)ref) * 0x1p-24;
+    return got == got && dabs((double)got - (double)ref) <= allowed;
+}
+
+typedef enum metric { M_L2, M_DOT } metric;
+
+static qz__dist_fn pick(const qz__kernels *k, metric m)
+{
+    return m == M_L2 ? k->l2sq_f32 : k->dot_f32;
+}
+
+/* Sweeps every table against scalar for lengths 1..MAX_LEN, four pointer
+ * offsets for each of a and b, and every data kind. */
+static void sweep_float(metric m)
+{
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    qz__dist_fn ref_fn = pick(&qz__kernels_scalar, m);
+    size_t checked = 0;
+
+    rng_seed(m == M_L2 ? 0x1234 : 0x5678);
+    for (int kind = 0; kind < DATA_KINDS; kind++) {
+        for (size_t n = 1; n <= MAX_LEN; n++) {
+            for (size_t off = 0; off < 4; off++) {
+                void *ba, *bb;
+                float *a = alloc_floats(off, n, &ba);
+                float *b = alloc_floats((off + 1) % 4, n, &bb);
+                double abs_sum = 0.0;
+                for (size_t i = 0; i < n; i++) {
+                    a[i] = rng_value((data_kind)kind);
+                    b[i] = rng_value((data_kind)kind);
+                    double t = m == M_L2 ? ((double)a[i] - b[i]) * ((double)a[i] - b[i])
+                                         : (double)a[i] * b[i];
+                    abs_sum += dabs(t);
+                }
+                float ref = ref_fn(a, b, n);
+                for (size_t t = 0; t < ntab; t++) {
+                    float got = pick(tab[t], m)(a, b, n);
+                    if (!agrees(got, ref, abs_sum, n)) {
+                        print_error("%s %s: n=%zu off=%zu data=%s got %.9g want %.9g "
+                                    "(sum|t|=%.9g)\n",
+                                    tab[t]->name, m == M_L2 ? "l2sq" : "dot", n, off,
+                                    g_kind_names[kind], (double)got, (double)ref, abs_sum);
+                        fail();
+                    }
+                    checked++;
+                }
+                free(ba);
+                free(bb);
+            }
+        }
+    }
+    assert_true(checked >= (size_t)DATA_KINDS * MAX_LEN * 4);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void every_kernel_matches_scalar_l2_for_lengths_1_to_1100(void **state)
+{
+    (void)state;
+    sweep_float(M_L2);
+}
+
+static void every_kernel_matches_scalar_dot_for_lengths_1_to_1100(void **state)
+{
+    (void)state;
+    sweep_float(M_DOT);
+}
+
+static void every_kernel_matches_scalar_hamming_exactly_for_byte_lengths_1_to_1100(
+    void **state)
+{
+    (void)state;
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    rng_seed(0x9abc);
+    for (size_t n = 1; n <= MAX_LEN; n++) {
+        for (size_t off = 0; off < 4; off++) {
+            /* Exact-fit, offset by off bytes and (off+2)%4 bytes. */
+            uint8_t *ba = malloc(off + n);
+            uint8_t *bb = malloc((off + 2) % 4 + n);
+            assert_non_null(ba);
+            assert_non_null(bb);
+            uint8_t *a = ba + off, *b = bb + (off + 2) % 4;
+            /* Sparse differences on even lengths, dense on odd ones. */
+            for (size_t i = 0; i < n; i++) {
+                a[i] = (uint8_t)rng_next();
+                b[i] = (n % 2 == 0 && rng_next() % 4 != 0) ? a[i] : (uint8_t)rng_next();
+            }
+            float ref = qz__kernels_scalar.hamming_b8(a, b, n);
+            for (size_t t = 0; t < ntab; t++) {
+                float got = tab[t]->hamming_b8(a, b, n);
+                if (got != ref) {
+                    print_error("%s hamming: n=%zu off=%zu got %.1f want %.1f\n", tab[t]->name,
+                                n, off, (double)got, (double)ref);
+                    fail();
+                }
+            }
+            free(ba);
+            free(bb);
+        }
+    }
+}
+
+static void every_kernel_returns_zero_for_length_zero(void **state)
+{
+    (void)state;
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};
+    for (size_t t = 0; t < ntab; t++) {
+        assert_true(tab[t]->l2sq_f32(a, b, 0) == 0.0f);
+        assert_true(tab[t]->dot_f32(a, b, 0) == 0.0f);
+        assert_true(tab[t]->hamming_b8(a, b, 0) == 0.0f);
+    }
+}
+
+static void every_kernel_gives_known_answers_exactly(void **state)
+{
+    (void)state;
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    const float a[3] = {1, 2, 3}, b[3] = {4, 6, 8}, c[3] = {4, 5, 6};
+    const uint8_t p[3] = {0x0F, 0xF0, 0xFF}, q[3] = {0x00, 0x00, 0x0F};
+    /* 40 floats: i and 40 - i; every partial sum is a small integer. */
+    float u[40], v[40];
+    for (int i = 0; i < 40; i++) {
+        u[i] = (float)i;
+        v[i] = (float)(40 - i);
+    }
+    for (size_t t = 0; t < ntab; t++) {
+        assert_true(tab[t]->l2sq_f32(a, b, 3) == 50.0f);
+        assert_true(tab[t]->dot_f32(a, c, 3) == 32.0f);
+        assert_true(tab[t]->hamming_b8(p, q, 3) == 12.0f);
+        assert_true(tab[t]->l2sq_f32(u, v, 40) == 21360.0f);
+        assert_true(tab[t]->dot_f32(u, v, 40) == 10660.0f);
+    }
+}
+
+static void l2_of_identical_vectors_is_exactly_zero(void **state)
+{
+    (void)state;
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    rng_seed(42);
+    float *a = malloc(MAX_LEN * sizeof(float));
+    assert_non_null(a);
+    for (size_t i = 0; i < MAX_LEN; i++) a[i] = rng_value(DATA_MIXED);
+    for (size_t t = 0; t < ntab; t++)
+        for (size_t n = 1; n <= MAX_LEN; n += 7) assert_true(tab[t]->l2sq_f32(a, a, n) == 0.0f);
+    free(a);
+}
+
+static void hamming_counts_every_bit_of_complementary_vectors(void **state)
+{
+    (void)state;
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    uint8_t a[MAX_LEN], b[MAX_LEN];
+    rng_seed(7);
+    for (size_t i = 0; i < MAX_LEN; i++) {
+        a[i] = (uint8_t)rng_next();
+        b[i] = (uint8_t)~a[i];
+    }
+    for (size_t t = 0; t < ntab; t++) {
+        for (size_t n = 1; n <= MAX_LEN; n++) {
+            assert_true(tab[t]->hamming_b8(a, b, n) == (float)(8 * n));
+            assert_true(tab[t]->hamming_b8(a, a, n) == 0.0f);
+        }
+    }
+}
+
+/* Masked vector loads are invisible to AddressSanitizer, so also check that
+ * nothing after element n - 1 reaches the result: the data is followed by
+ * NaNs (floats) or by bytes that differ in every bit (Hamming). */
+static void kernels_ignore_everything_past_the_last_element(void **state)
+{
+    (void)state;
+    enum { PAD = 80 };
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    float *a = malloc((MAX_LEN + PAD) * sizeof(float));
+    float *b = malloc((MAX_LEN + PAD) * sizeof(float));
+    uint8_t *p = malloc(MAX_LEN + PAD), *q = malloc(MAX_LEN + PAD);
+    assert_true(a && b && p && q);
+    rng_seed(99);
+    for (size_t n = 1; n <= 300; n++) {
+        for (size_t i = 0; i < n; i++) {
+            a[i] = rng_unit();
+            b[i] = rng_unit();
+            p[i] = (uint8_t)rng_next();
+            q[i] = (uint8_t)rng_next();
+        }
+        for (size_t t = 0; t < ntab; t++) {
+            /* Reference: the same kernel on the same values, clean padding. */
+            for (size_t i = n; i < n + PAD; i++) a[i] = b[i] = 0.0f, p[i] = q[i] = 0;
+            float l2 = tab[t]->l2sq_f32(a, b, n), dot = tab[t]->dot_f32(a, b, n);
+            float ham = tab[t]->hamming_b8(p, q, n);
+            for (size_t i = n; i < n + PAD; i++) {
+                a[i] = b[i] = (float)NAN;
+                p[i] = 0x00;
+                q[i] = 0xFF;
+            }
+            if (tab[t]->l2sq_f32(a, b, n) != l2 || tab[t]->dot_f32(a, b, n) != dot ||
+                tab[t]->hamming_b8(p, q, n) != ham) {
+                print_error("%s reads past the end at n=%zu\n", tab[t]->name, n);
+                fail();
+            }
+        }
+    }
+    free(a);
+    free(b);
+    free(p);
+    free(q);
+}
+
+static void list_is_best_first_ends_with_scalar_and_matches_get(void **state)
+{
+    (void)state;
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    assert_ptr_equal(tab[ntab - 1], &qz__kernels_scalar);
+    for (size_t t = 0; t < ntab; t++) {
+        assert_ptr_equal(qz__kernels_get(tab[t]->name), tab[t]);
+        assert_non_null(tab[t]->l2sq_f32);
+        assert_non_null(tab[t]->dot_f32);
+        assert_non_null(tab[t]->hamming_b8);
+        print_message("kernel table %zu: %s\n", t, tab[t]->name);
+    }
+    assert_null(qz__kernels_get("no-such-isa"));
+    assert_null(qz__kernels_get(NULL));
+    const qz__kernels *one[1];
+    assert_int_equal(qz__kernels_list(one, 1), 1);
+    assert_ptr_equal(one[0], tab[0]);
+    assert_int_equal(qz__kernels_list(one, 0), 0);
+}
+
+static void force_switches_the_active_table_and_refuses_unknown_names(void **state)
+{
+    (void)state;
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    assert_non_null(qz__kernels_active());
+    for (size_t t = ntab; t-- > 0;) {
+        assert_int_equal(qz__kernels_force(tab[t]->name), 0);
+        assert_ptr_equal(qz__kernels_active(), tab[t]);
+    }
+    /* Unknown and not-runnable-here names change nothing. */
+    static const char *const every_isa[] = {"avx512vpopcnt", "avx512", "avx2", "neon",
+                                            "simd128", "scalar"};
+    for (size_t i = 0; i < sizeof every_isa / sizeof every_isa[0]; i++)
+        if (qz__kernels_get(every_isa[i]) == NULL)
+            assert_int_equal(qz__kernels_force(every_isa[i]), -1);
+    assert_int_equal(qz__kernels_force("bogus"), -1);
+    assert_int_equal(qz__kernels_force(NULL), -1);
+    assert_ptr_equal(qz__kernels_active(), tab[0]);
+}
+
+/* Runs this program again as a child with QZ_SIMD set; the child checks the
+ * table it got on first use (see main). */
+static int child_reports(const char *qz_simd, const char *expect)
+{
+    char cmd[4096];
+    int len = snprintf(cmd, sizeof cmd, "QZ_SIMD='%s' '%s' --expect-active '%s'", qz_simd,
+                       g_argv0, expect);
+    assert_true(len > 0 && (size_t)len < sizeof cmd);
+    return system(cmd) == 0;
+}
+
+static void qz_simd_environment_variable_picks_a_lower_table_at_first_use(void **state)
+{
+    (void)state;
+    if (g_argv0 == NULL || strchr(g_argv0, '\'') != NULL || system(NULL) == 0) {
+        skip();
+        return;
+    }
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    for (size_t t = 0; t < ntab; t++) assert_true(child_reports(tab[t]->name, tab[t]->name));
+    /* An unknown name, or one this CPU cannot run, leaves the best table. */
+    assert_true(child_reports("bogus", tab[0]->name));
+    assert_true(child_reports("", tab[0]->name));
+    static const char *const every_isa[] = {"avx512vpopcnt", "avx512", "avx2", "neon",
+                                            "simd128"};
+    for (size_t i = 0; i < sizeof every_isa / sizeof every_isa[0]; i++)
+        if (qz__kernels_get(every_isa[i]) == NULL)
+            assert_true(child_reports(every_isa[i], tab[0]->name));
+    /* The self-check works: a wrong expectation is reported as a failure. */
+    assert_false(child_reports("scalar", "no-such-isa"));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--expect-active") == 0) {
+        /* Child mode: the first call into the dispatcher happens here. */
+        return strcmp(qz__kernels_active()->name, argv[2]) == 0 ? 0 : 1;
+    }
+    g_argv0 = argc > 0 ? argv[0] : NULL;
+
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(list_is_best_first_ends_with_scalar_and_matches_get),
+        cmocka_unit_test(every_kernel_returns_zero_for_length_zero),
+        cmocka_unit_test(every_kernel_gives_known_answers_exactly),
+        cmocka_unit_test(every_kernel_matches_scalar_l2_for_lengths_1_to_1100),
+        cmocka_unit_test(every_kernel_matches_scalar_dot_for_lengths_1_to_1100),
+        cmocka_unit_test(every_kernel_matches_scalar_hamming_exactly_for_byte_lengths_1_to_1100),
+        cmocka_unit_test(l2_of_identical_vectors_is_exactly_zero),
+        cmocka_unit_test(hamming_counts_every_bit_of_complementary_vectors),
+        cmocka_unit_test(kernels_ignore_everything_past_the_last_element),
+        cmocka_unit_test(force_switches_the_active_table_and_refuses_unknown_names),
+        cmocka_unit_test(qz_simd_environment_variable_picks_a_lower_table_at_first_use),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
