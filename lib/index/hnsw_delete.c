@@ -12,8 +12,11 @@
  * on layer l takes as candidates its live links plus the live links of d
  * (and, when d's links are deleted too, of theirs: two hops). If that leaves
  * fewer than half the layer's degree, a beam search from the entry point
- * adds candidates, as if p were inserted again. The nearest 2*max of them go
- * through the insertion heuristic. This keeps recall after heavy deletion
+ * adds candidates, as if p were inserted again. p's own surviving links plus
+ * the nearest 2*max others go through the insertion heuristic. Keeping the
+ * own links among the candidates matters: they are the long links between
+ * clusters, and cutting the pool to the nearest candidates only once split
+ * a clustered graph into islands. This keeps recall after heavy deletion
  * (tests/api/test_delete.c deletes half the set).
  *
  * The repair holds `resize` exclusive: no search runs, so freed slots are
@@ -60,12 +63,14 @@ static int gather(const qz__hnsw *h, qz__search_ctx *c, uint32_t p, int l, size_
 {
     _Atomic uint32_t *ll = qz__links(h, p, l);
     uint32_t cnt = atomic_load_explicit(&ll[0], memory_order_relaxed);
+    /* First p's own live links, so they sit at the front of scratch. */
     for (uint32_t i = 1; i <= cnt; i++) {
         uint32_t d = atomic_load_explicit(&ll[i], memory_order_relaxed);
-        if (!is_deleted(h, d)) {
-            if (add_cand(c, n, p, d)) return -1;
-            continue;
-        }
+        if (!is_deleted(h, d) && add_cand(c, n, p, d)) return -1;
+    }
+    for (uint32_t i = 1; i <= cnt; i++) {
+        uint32_t d = atomic_load_explicit(&ll[i], memory_order_relaxed);
+        if (!is_deleted(h, d)) continue;
         _Atomic uint32_t *dl = qz__links(h, d, l);
         uint32_t dn = atomic_load_explicit(&dl[0], memory_order_relaxed);
         for (uint32_t j = 1; j <= dn; j++) {
@@ -92,6 +97,15 @@ static int has_deleted_link(const qz__hnsw *h, uint32_t p, int l)
     for (uint32_t i = 1; i <= cnt; i++)
         if (is_deleted(h, atomic_load_explicit(&ll[i], memory_order_relaxed))) return 1;
     return 0;
+}
+
+static size_t count_live_links(const qz__hnsw *h, uint32_t p, int l)
+{
+    _Atomic uint32_t *ll = qz__links(h, p, l);
+    uint32_t cnt = atomic_load_explicit(&ll[0], memory_order_relaxed);
+    size_t n = 0;
+    for (uint32_t i = 1; i <= cnt; i++) n += !is_deleted(h, atomic_load_explicit(&ll[i], memory_order_relaxed));
+    return n;
 }
 
 /* Pick the live node with the highest level as the new entry point. */
@@ -141,8 +155,16 @@ static int repair_list(qz__hnsw *h, qz__search_ctx *c, uint32_t p, int l)
         }
     }
     for (size_t i = 0; i < n; i++) c->scratch[i].dist = qz__dist(h, base, qz__node_vec(h, c->scratch[i].slot));
+    /* p's own surviving links come first in scratch (gather adds them in
+     * list order) and all stay candidates: they are the long, diverse
+     * links the heuristic chose before, which keep clusters connected.
+     * Only the second-hop candidates are cut to the nearest ones. */
+    size_t own = count_live_links(h, p, l);
+    if (n > own) {
+        qsort(c->scratch + own, n - own, sizeof *c->scratch, hit_cmp);
+        if (n - own > 2 * max) n = own + 2 * max;
+    }
     qsort(c->scratch, n, sizeof *c->scratch, hit_cmp);
-    if (n > 2 * max) n = 2 * max;
     size_t kept = qz__hnsw_select(h, c->scratch, n, max);
     _Atomic uint32_t *ll = qz__links(h, p, l);
     for (size_t i = 0; i < kept; i++) atomic_store_explicit(&ll[1 + i], c->scratch[i].slot, memory_order_relaxed);

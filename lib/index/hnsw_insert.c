@@ -132,10 +132,12 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
             rc = qz__err(QZ_ENOMEM, "out of memory for the construction search");
             goto done;
         }
+        int linked = 0;
         for (int l = level < top ? level : top; l >= 0; l--) {
             qz__hit *res;
             size_t n = qz__hnsw_search_layer(h, c, vec, ep, l, h->ef_construction, 0, NULL, NULL, &res);
             if (n == 0) continue; /* every candidate deleted: keep ep */
+            linked = 1;
             ep = res[0].slot;
             size_t kept = qz__hnsw_select(h, res, n, h->M);
             qz__spin_lock(&h->locks[slot]);
@@ -145,7 +147,15 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
             if (l > 0) qz__ctx_new_tag(c); /* a fresh visited set for the next layer */
         }
         qz__ctx_put(h, c);
-        if (level > top) {
+        if (!linked) {
+            /* Everything reachable from the entry point is deleted (the
+             * search on layer 0 explores the whole component when it finds
+             * nothing): the new node becomes the entry point. */
+            pthread_mutex_lock(&h->entry_lock);
+            if (atomic_load_explicit(&h->entry, memory_order_acquire) == e)
+                atomic_store_explicit(&h->entry, ((uint64_t)level << 32) | slot, memory_order_release);
+            pthread_mutex_unlock(&h->entry_lock);
+        } else if (level > top) {
             pthread_mutex_lock(&h->entry_lock);
             uint64_t now = atomic_load_explicit(&h->entry, memory_order_acquire);
             if (now == UINT64_MAX || (int)(now >> 32) < level)

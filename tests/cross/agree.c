@@ -1,0 +1,154 @@
+/*
+ * agree.c - agreement check of one kernel table against the scalar
+ * reference, for targets this machine can only emulate (aarch64 under qemu,
+ * wasm32 under node). check_neon.sh and check_wasm.sh build it.
+ *
+ * It needs no C library, so that the wasm build can be freestanding
+ * (-nostdlib): data lives in static arrays and nothing is printed here.
+ * qz_agree_run() returns the number of disagreements; the native build's
+ * main() prints a line and exits 0 or 1, the wasm build exports the
+ * function (and qz_agree_first_failure) to a JS driver.
+ *
+ * Build with -DQZ_AGREE_TABLE=qz__kernels_neon (or _simd128); add
+ * -DQZ_AGREE_NO_MAIN where there is no C library.
+ *
+ * Same checks and tolerance as tests/unit/test_distance.c (see there for
+ * why the tolerance is what it is): lengths 0..1100, pointer offsets 0..3
+ * elements, uniform / huge / tiny / mixed-magnitude data, Hamming exact.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distance/distance.h"
+
+#ifndef QZ_AGREE_TABLE
+#error "define QZ_AGREE_TABLE, e.g. -DQZ_AGREE_TABLE=qz__kernels_neon"
+#endif
+
+#define MAX_LEN 1100
+
+uint32_t qz_agree_run(void);
+uint32_t qz_agree_first_failure(void);
+uint32_t qz_agree_checks(void);
+
+static float g_a[MAX_LEN + 4], g_b[MAX_LEN + 4];
+static uint8_t g_p[MAX_LEN + 4], g_q[MAX_LEN + 4];
+static uint64_t g_rng = 0xC0FFEE;
+static uint32_t g_first_failure; /* metric * 100000 + n, 0 if none */
+static uint32_t g_checks;
+
+static uint64_t rng_next(void)
+{
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static float rng_value(int kind)
+{
+    float u = (float)((double)(rng_next() >> 11) * 0x1p-52 - 1.0);
+    switch (kind) {
+    case 1: return u * 1e16f;
+    case 2: return u * 1e-20f;
+    case 3: {
+        int k = (int)(rng_next() % 41) - 20;
+        float s = 1.0f;
+        for (; k > 0; k--) s *= 2.0f;
+        for (; k < 0; k++) s *= 0.5f;
+        return u * s;
+    }
+    default: return u;
+    }
+}
+
+static double dabs(double v)
+{
+    return v < 0 ? -v : v;
+}
+
+static int agrees(float got, float ref, double abs_sum, size_t n)
+{
+    double h = (double)n / 4.0 + 9.0;
+    double bound = (h + 3.0) * 0x1p-24 * abs_sum + (double)(n + 16) * 0x1p-149;
+    double allowed = 2.0 * bound + dabs((double)ref) * 0x1p-24;
+    return got == got && dabs((double)got - (double)ref) <= allowed;
+}
+
+static uint32_t fail(uint32_t metric, size_t n)
+{
+    if (g_first_failure == 0) g_first_failure = metric * 100000u + (uint32_t)n;
+    return 1;
+}
+
+uint32_t qz_agree_run(void)
+{
+    const qz__kernels *k = &QZ_AGREE_TABLE;
+    const qz__kernels *s = &qz__kernels_scalar;
+    uint32_t bad = 0;
+
+    if (k->l2sq_f32(g_a, g_b, 0) != 0.0f || k->dot_f32(g_a, g_b, 0) != 0.0f ||
+        k->hamming_b8(g_p, g_q, 0) != 0.0f)
+        bad += fail(9, 0);
+
+    for (int kind = 0; kind < 4; kind++) {
+        for (size_t n = 1; n <= MAX_LEN; n++) {
+            for (size_t off = 0; off < 4; off++) {
+                float *a = g_a + off, *b = g_b + (off + 1) % 4;
+                double l2_abs = 0, dot_abs = 0;
+                for (size_t i = 0; i < n; i++) {
+                    a[i] = rng_value(kind);
+                    b[i] = rng_value(kind);
+                    double d = (double)a[i] - (double)b[i];
+                    l2_abs += d * d;
+                    dot_abs += dabs((double)a[i] * (double)b[i]);
+                }
+                if (!agrees(k->l2sq_f32(a, b, n), s->l2sq_f32(a, b, n), l2_abs, n))
+                    bad += fail(1, n);
+                if (!agrees(k->dot_f32(a, b, n), s->dot_f32(a, b, n), dot_abs, n))
+                    bad += fail(2, n);
+                g_checks += 2;
+            }
+        }
+    }
+    for (size_t n = 1; n <= MAX_LEN; n++) {
+        for (size_t off = 0; off < 4; off++) {
+            uint8_t *p = g_p + off, *q = g_q + (off + 2) % 4;
+            for (size_t i = 0; i < n; i++) {
+                p[i] = (uint8_t)rng_next();
+                q[i] = (n % 2 == 0 && rng_next() % 4 != 0) ? p[i] : (uint8_t)rng_next();
+            }
+            if (k->hamming_b8(p, q, n) != s->hamming_b8(p, q, n)) bad += fail(3, n);
+            for (size_t i = 0; i < n; i++) q[i] = (uint8_t)~p[i];
+            if (k->hamming_b8(p, q, n) != (float)(8 * n)) bad += fail(4, n);
+            g_checks += 2;
+        }
+    }
+    return bad;
+}
+
+uint32_t qz_agree_first_failure(void)
+{
+    return g_first_failure;
+}
+
+uint32_t qz_agree_checks(void)
+{
+    return g_checks;
+}
+
+#ifndef QZ_AGREE_NO_MAIN
+#include <stdio.h>
+
+int main(void)
+{
+    uint32_t bad = qz_agree_run();
+    printf("%s vs scalar: %u checks, %u disagreements", QZ_AGREE_TABLE.name,
+           (unsigned)qz_agree_checks(), (unsigned)bad);
+    if (bad != 0)
+        printf(" (first: metric %u at n=%u)", (unsigned)(qz_agree_first_failure() / 100000u),
+               (unsigned)(qz_agree_first_failure() % 100000u));
+    printf("\n");
+    return bad == 0 ? 0 : 1;
+}
+#endif
