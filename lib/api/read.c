@@ -50,20 +50,14 @@ QZ_API int qz_db_contains(qz_db *db, uint64_t id)
     return qz__idmap_get(&db->ids, id, &slot);
 }
 
-/* Drop later duplicates of a label (an upsert racing with the search can
- * leave the old and the new node of one id in the results). */
-static size_t dedupe(uint64_t *ids, float *dist, size_t n)
+/* Is label among the first n results? Results are few (k <= 10000) and
+ * duplicates need an upsert racing with this very search, so a scan that
+ * only runs once upserts have happened is enough. */
+static int is_dup(const uint64_t *ids, size_t n, uint64_t label)
 {
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        int dup = 0;
-        for (size_t j = 0; j < w && !dup; j++) dup = ids[j] == ids[i];
-        if (dup) continue;
-        ids[w] = ids[i];
-        if (dist) dist[w] = dist[i];
-        w++;
-    }
-    return w;
+    for (size_t i = n; i-- > 0;)
+        if (ids[i] == label) return 1;
+    return 0;
 }
 
 QZ_API int qz_db_search(qz_db *db, const float *query, size_t dims, size_t k, const qz_search_params *params,
@@ -81,10 +75,15 @@ QZ_API int qz_db_search(qz_db *db, const float *query, size_t dims, size_t k, co
     qz__hnsw *h = db->index;
     uint32_t ef = sp.ef ? sp.ef : atomic_load(&h->ef_search);
 
+    /* Once ids have been replaced, a search racing with an upsert may meet
+     * the old and the new node of one id; ask for a few extra results so
+     * that k remain after dropping such duplicates. */
+    int may_dup = atomic_load_explicit(&db->upserts, memory_order_relaxed) != 0;
+    size_t want = may_dup ? k + 8 : k;
     uint64_t qbuf[512];
     qz__hit hbuf[64];
     void *q = h->vec_bytes <= sizeof qbuf ? (void *)qbuf : qz__malloc(h->vec_bytes);
-    qz__hit *hits = k <= 64 ? hbuf : qz__malloc(k * sizeof *hits);
+    qz__hit *hits = want <= 64 ? hbuf : qz__malloc(want * sizeof *hits);
     int rc = QZ_OK;
     if (!q || !hits) {
         rc = qz__err(QZ_ENOMEM, "out of memory for a search with k %zu", k);
@@ -93,19 +92,21 @@ QZ_API int qz_db_search(qz_db *db, const float *query, size_t dims, size_t k, co
     qz__hnsw_encode(h, query, q);
     size_t n = 0;
     pthread_rwlock_rdlock(&h->resize);
-    rc = qz__hnsw_search(h, q, k, ef, sp.filter, sp.filter_user, hits, &n);
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = h->labels[hits[i].slot];
+    rc = qz__hnsw_search(h, q, want, ef, sp.filter, sp.filter_user, hits, &n);
+    size_t w = 0;
+    for (size_t i = 0; i < n && w < k; i++) {
+        uint64_t label = h->labels[hits[i].slot];
+        if (may_dup && is_dup(ids, w, label)) continue;
+        ids[w] = label;
         if (distances) {
             float d = hits[i].dist;
             if (h->metric == QZ_METRIC_COSINE && d < 0) d = 0; /* rounding of 1 - dot on unit vectors */
-            distances[i] = d;
+            distances[w] = d;
         }
+        w++;
     }
     pthread_rwlock_unlock(&h->resize);
-    if (rc == QZ_OK && atomic_load_explicit(&db->upserts, memory_order_relaxed) && n > 1 && n <= 4096)
-        n = dedupe(ids, distances, n);
-    *found = n;
+    *found = w;
 out:
     if (q != qbuf) qz__free(q);
     if (hits != hbuf) qz__free(hits);

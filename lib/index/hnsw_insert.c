@@ -132,20 +132,41 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
             rc = qz__err(QZ_ENOMEM, "out of memory for the construction search");
             goto done;
         }
-        int linked = 0;
-        for (int l = level < top ? level : top; l >= 0; l--) {
+        /* Phase 1, top-down: choose the neighbours on every layer. Phase
+         * 2, bottom-up: write the links. Linking layer 0 first means that
+         * a search which reaches the new node through an upper layer, and
+         * then descends to layer 0 from it, finds its layer-0 links already
+         * in place; linked top-down, such a search would start layer 0 at a
+         * node with no links and return nothing. */
+        int from = level < top ? level : top, linked = 0;
+        qz__hit *sel = qz__malloc((size_t)(from + 1) * h->M * sizeof *sel);
+        size_t *nsel = qz__calloc((size_t)from + 1, sizeof *nsel);
+        if (!sel || !nsel) {
+            qz__free(sel);
+            qz__free(nsel);
+            qz__ctx_put(h, c);
+            rc = qz__err(QZ_ENOMEM, "out of memory inserting a vector");
+            goto done;
+        }
+        for (int l = from; l >= 0; l--) {
             qz__hit *res;
             size_t n = qz__hnsw_search_layer(h, c, vec, ep, l, h->ef_construction, 0, NULL, NULL, &res);
-            if (n == 0) continue; /* every candidate deleted: keep ep */
+            if (l > 0) qz__ctx_new_tag(c); /* a fresh visited set for the next layer */
+            if (n == 0) continue;          /* every candidate deleted: keep ep */
             linked = 1;
             ep = res[0].slot;
-            size_t kept = qz__hnsw_select(h, res, n, h->M);
-            qz__spin_lock(&h->locks[slot]);
-            write_links(qz__links(h, slot, l), res, kept);
-            qz__spin_unlock(&h->locks[slot]);
-            for (size_t i = 0; i < kept; i++) connect_back(h, res[i].slot, slot, l, tmp);
-            if (l > 0) qz__ctx_new_tag(c); /* a fresh visited set for the next layer */
+            nsel[l] = qz__hnsw_select(h, res, n, h->M);
+            memcpy(sel + (size_t)l * h->M, res, nsel[l] * sizeof *sel);
         }
+        for (int l = 0; l <= from; l++) {
+            qz__hit *s = sel + (size_t)l * h->M;
+            qz__spin_lock(&h->locks[slot]);
+            write_links(qz__links(h, slot, l), s, nsel[l]);
+            qz__spin_unlock(&h->locks[slot]);
+            for (size_t i = 0; i < nsel[l]; i++) connect_back(h, s[i].slot, slot, l, tmp);
+        }
+        qz__free(sel);
+        qz__free(nsel);
         qz__ctx_put(h, c);
         if (!linked) {
             /* Everything reachable from the entry point is deleted (the

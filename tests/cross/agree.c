@@ -149,6 +149,14 @@ int main(void)
         printf(" (first: metric %u at n=%u)", (unsigned)(qz_agree_first_failure() / 100000u),
                (unsigned)(qz_agree_first_failure() % 100000u));
     printf("\n");
+#ifdef QZ_AGREE_DISPATCH
+    /* On the target the dispatcher must pick this table by itself. */
+    if (qz__kernels_active() != &QZ_AGREE_TABLE) {
+        printf("dispatcher picked %s, not %s\n", qz__kernels_active()->name, QZ_AGREE_TABLE.name);
+        return 1;
+    }
+    printf("dispatcher picks %s\n", qz__kernels_active()->name);
+#endif
     return bad == 0 ? 0 : 1;
 }
 #endif

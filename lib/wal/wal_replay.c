@@ -1,0 +1,228 @@
+/*
+ * wal_replay.c - reading and validating the log (layout: wal_format.h).
+ *
+ * Trust rule: a record is only believed when it lies wholly inside the
+ * file, its XXH3 matches and its seq is exactly the next one. The first
+ * record that fails any of these ends the log; what follows is a torn or
+ * corrupt tail and is never interpreted (framing after a bad length cannot
+ * be trusted). A record that passes all three but whose payload does not
+ * parse was written by a broken writer: that is reported as QZ_ECORRUPT
+ * rather than silently dropping it and everything after it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/error.h"
+#include "wal/wal.h"
+#include "wal/wal_format.h"
+
+#define WAL_MAX_KEY 511u
+
+int qz__wal_rec_check(const unsigned char *p, size_t avail, uint64_t expect_seq, qz__wal_rec *rec, size_t *size,
+                      const char **why)
+{
+    if (avail < QZ__WAL_REC_OVERHEAD) {
+        *why = "short record";
+        return 0;
+    }
+    uint32_t len = qz__get_u32le(p);
+    if (len > QZ__WAL_MAX_PAYLOAD || (uint64_t)len + QZ__WAL_REC_OVERHEAD > avail) {
+        *why = "record runs past the end of the log";
+        return 0;
+    }
+    if (XXH3_64bits(p, QZ__WAL_REC_HEADER + (size_t)len) != qz__get_u64le(p + QZ__WAL_REC_HEADER + len)) {
+        *why = "checksum mismatch";
+        return 0;
+    }
+    uint64_t seq = qz__get_u64le(p + 8);
+    if (seq != expect_seq) {
+        *why = "unexpected sequence number";
+        return 0;
+    }
+    rec->len = len;
+    rec->type = qz__get_u32le(p + 4);
+    rec->seq = seq;
+    rec->payload = p + QZ__WAL_REC_HEADER;
+    *size = QZ__WAL_REC_OVERHEAD + (size_t)len;
+    return 1;
+}
+
+/* Parse one non-group operation body; 0 when well formed. */
+static int decode_one(uint32_t type, const unsigned char *p, uint32_t len, qz__wal_op *op)
+{
+    memset(op, 0, sizeof *op);
+    op->type = type;
+    switch (type) {
+    case QZ__WAL_VECTOR_PUT:
+        if (len < QZ__WAL_VECTOR_PUT_FIXED) return -1;
+        op->id = qz__get_u64le(p);
+        op->vec_bytes = qz__get_u32le(p + 8);
+        op->meta_len = qz__get_u32le(p + 12);
+        if ((uint64_t)QZ__WAL_VECTOR_PUT_FIXED + op->vec_bytes + op->meta_len != len) return -1;
+        op->vec = p + QZ__WAL_VECTOR_PUT_FIXED;
+        op->meta = p + QZ__WAL_VECTOR_PUT_FIXED + op->vec_bytes;
+        return 0;
+    case QZ__WAL_VECTOR_DEL:
+        if (len != QZ__WAL_VECTOR_DEL_FIXED) return -1;
+        op->id = qz__get_u64le(p);
+        return 0;
+    case QZ__WAL_KV_PUT:
+        if (len < QZ__WAL_KV_PUT_FIXED) return -1;
+        op->klen = qz__get_u32le(p);
+        op->vlen = qz__get_u32le(p + 4);
+        if (op->klen == 0 || op->klen > WAL_MAX_KEY) return -1;
+        if ((uint64_t)QZ__WAL_KV_PUT_FIXED + op->klen + op->vlen != len) return -1;
+        op->key = p + QZ__WAL_KV_PUT_FIXED;
+        op->val = p + QZ__WAL_KV_PUT_FIXED + op->klen;
+        return 0;
+    case QZ__WAL_KV_DEL:
+        if (len < QZ__WAL_KV_DEL_FIXED) return -1;
+        op->klen = qz__get_u32le(p);
+        if (op->klen == 0 || op->klen > WAL_MAX_KEY) return -1;
+        if ((uint64_t)QZ__WAL_KV_DEL_FIXED + op->klen != len) return -1;
+        op->key = p + QZ__WAL_KV_DEL_FIXED;
+        return 0;
+    default: return -1;
+    }
+}
+
+/* Walk a group's entries; call fn for each when fn is set. */
+static int group_walk(const qz__wal_rec *rec, qz__wal_op_fn fn, void *user, int *bad)
+{
+    const unsigned char *p = rec->payload;
+    uint32_t len = rec->len;
+    *bad = 1;
+    if (len < QZ__WAL_GROUP_FIXED) return 0;
+    uint32_t count = qz__get_u32le(p);
+    if (qz__get_u32le(p + 4) != 0) return 0;
+    size_t off = QZ__WAL_GROUP_FIXED;
+    for (uint32_t i = 0; i < count; i++) {
+        if (len - off < QZ__WAL_GROUP_ENTRY) return 0;
+        uint32_t type = qz__get_u32le(p + off);
+        uint32_t elen = qz__get_u32le(p + off + 4);
+        off += QZ__WAL_GROUP_ENTRY;
+        if (elen > len - off) return 0;
+        qz__wal_op op;
+        if (type == QZ__WAL_GROUP || decode_one(type, p + off, elen, &op) != 0) return 0;
+        if (fn) {
+            int rc = fn(&op, rec->seq, user);
+            if (rc) {
+                *bad = 0;
+                return rc;
+            }
+        }
+        off += elen;
+    }
+    if (off != len) return 0;
+    *bad = 0;
+    return 0;
+}
+
+int qz__wal_decode(const qz__wal_rec *rec, qz__wal_op_fn fn, void *user)
+{
+    int bad = 0;
+    if (rec->type == QZ__WAL_GROUP) {
+        group_walk(rec, NULL, NULL, &bad); /* validate everything before applying anything */
+        if (!bad) return fn ? group_walk(rec, fn, user, &bad) : 0;
+    } else {
+        qz__wal_op op;
+        if (decode_one(rec->type, rec->payload, rec->len, &op) == 0) return fn ? fn(&op, rec->seq, user) : 0;
+        bad = 1;
+    }
+    return qz__err(QZ_ECORRUPT, "quartz.log: record seq %llu (type %u, %u bytes) has a valid checksum but a malformed payload",
+                   (unsigned long long)rec->seq, rec->type, rec->len);
+}
+
+int qz__wal_replay_buf(const void *buf, size_t len, qz__wal_rec_fn fn, void *user, qz__wal_replay_info *info)
+{
+    qz__wal_replay_info local;
+    if (!info) info = &local;
+    memset(info, 0, sizeof *info);
+    info->file_size = len;
+    info->stop_reason = "end of log";
+    if (len == 0) {
+        info->missing = 1;
+        return QZ_OK;
+    }
+    const unsigned char *b = buf;
+    if (len < QZ__WAL_HEADER_SIZE) return qz__err(QZ_ECORRUPT, "quartz.log: header truncated to %zu bytes", len);
+    if (memcmp(b, QZ__WAL_MAGIC, QZ__WAL_MAGIC_LEN) != 0) return qz__err(QZ_ECORRUPT, "quartz.log: not a quartz log (bad magic)");
+    if (XXH3_64bits(b, 24) != qz__get_u64le(b + 24)) return qz__err(QZ_ECORRUPT, "quartz.log: header checksum mismatch");
+    uint32_t version = qz__get_u32le(b + 8);
+    if (version > QZ__WAL_VERSION)
+        return qz__err(QZ_EVERSION, "quartz.log: log format %u is newer than this library's (%u)", version, QZ__WAL_VERSION);
+    if (version == 0 || qz__get_u32le(b + 12) != QZ__WAL_HEADER_SIZE)
+        return qz__err(QZ_ECORRUPT, "quartz.log: bad header (version %u, size %u)", version, qz__get_u32le(b + 12));
+    info->base_seq = qz__get_u64le(b + 16);
+
+    size_t off = QZ__WAL_HEADER_SIZE;
+    uint64_t seq = info->base_seq + 1;
+    while (off < len) {
+        qz__wal_rec rec;
+        size_t sz;
+        const char *why = NULL;
+        if (!qz__wal_rec_check(b + off, len - off, seq, &rec, &sz, &why)) {
+            info->torn = 1;
+            info->stop_reason = why;
+            break;
+        }
+        int rc = qz__wal_decode(&rec, NULL, NULL);
+        if (rc < 0) return rc;
+        if (fn && (rc = fn(&rec, user)) != 0) return rc;
+        off += sz;
+        seq++;
+        info->records++;
+    }
+    info->valid_end = off;
+    info->last_seq = seq - 1;
+    return QZ_OK;
+}
+
+int qz__wal_replay_file(const char *path, qz__wal_rec_fn fn, void *user, qz__wal_replay_info *info)
+{
+    qz__wal_replay_info local;
+    if (!info) info = &local;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            memset(info, 0, sizeof *info);
+            info->missing = 1;
+            info->stop_reason = "no log file";
+            return QZ_OK;
+        }
+        return qz__err(QZ_EIO, "cannot open %s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return qz__err(QZ_EIO, "cannot stat %s: %s", path, strerror(e));
+    }
+    size_t size = (size_t)st.st_size;
+    unsigned char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        close(fd);
+        return qz__err(QZ_ENOMEM, "out of memory reading %zu bytes of %s", size, path);
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return qz__err(QZ_EIO, "cannot read %s: %s", path, strerror(e));
+        }
+        if (n == 0) break; /* shrank meanwhile: replay what we have */
+        got += (size_t)n;
+    }
+    close(fd);
+    int rc = qz__wal_replay_buf(buf, got, fn, user, info);
+    free(buf);
+    return rc;
+}
