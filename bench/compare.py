@@ -200,7 +200,8 @@ def markdown(results, settings, infos, command, started):
     e0, e1 = (engines + [None, None])[:2]
     out = []
     out.append("## QuartzDB vs hnswlib on real datasets\n")
-    out.append(f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}")
+    out.append(f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}"
+               + (" (report made from an earlier CSV)" if settings["repeats"] is None else ""))
     out.append(f"- Machine: {machine_info()}")
     cc = tool_version(["cc", "--version"])
     if cc:
@@ -217,6 +218,7 @@ def markdown(results, settings, infos, command, started):
                    "InnerProductSpace")
     out.append(f"- Parameters: M={settings['M']}, ef_construction={settings['efc']}, "
                f"ef in {{{settings['ef']}}}, build threads={settings['threads']}, k=10"
+               + (f", best of {settings['repeats']} timed runs per row" if settings["repeats"] else "")
                + (f", first {settings['limit_queries']} queries" if settings["limit_queries"] else ""))
     out.append(f"- Command: `{command}`")
     out.append("")
@@ -281,6 +283,8 @@ def main():
     ap.add_argument("--ef", default="10,20,40,80,120,200,400")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit-queries", type=int, default=0, help="0 = all queries")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="time each run this often, keep the fastest (default: %(default)s)")
     ap.add_argument("--min-seconds", type=float, default=None,
                     help="passed on: repeat the query set until a timed run lasts this long")
     ap.add_argument("--csv", default=None,
@@ -297,7 +301,7 @@ def main():
         if e not in ENGINES:
             ap.error(f"unknown engine {e} (known: {', '.join(ENGINES)})")
     settings = {"engines": engines, "M": a.M, "efc": a.efc, "ef": a.ef, "threads": a.threads,
-                "limit_queries": a.limit_queries}
+                "limit_queries": a.limit_queries, "repeats": a.repeats}
     results = []   # (dataset dict, rows, {engine: error})
     infos = {}     # (engine, dataset) -> info dict
     all_rows = []
@@ -305,6 +309,12 @@ def main():
     if a.from_csv:
         with open(a.from_csv, newline="") as f:
             rows = list(csv.DictReader(f))
+        def values(col):
+            vals = sorted({int(r[col]) for r in rows})
+            return ",".join(str(v) for v in vals)
+        # The parameters are what the CSV holds, not this command's defaults.
+        settings.update(M=values("M"), efc=values("ef_construction"), ef=values("ef"),
+                        threads=max(int(r["threads"]) for r in rows), repeats=None, limit_queries=0)
         by_ds = {}
         for r in rows:
             by_ds.setdefault(r["dataset"], []).append(r)
@@ -328,6 +338,7 @@ def main():
                     "--ef", a.ef, "--threads", str(a.threads)]
             if a.limit_queries:
                 args += ["--limit-queries", str(a.limit_queries)]
+            args += ["--repeats", str(a.repeats)]
             if a.min_seconds is not None:
                 args += ["--min-seconds", str(a.min_seconds)]
             rows, errors = [], {}

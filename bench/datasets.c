@@ -412,12 +412,13 @@ static void usage(FILE *f, const char *prog, const char *engine)
     fprintf(f,
             "usage: %s --data DIR [--metric cosine|l2|ip] [--M 16] [--efc 200]\n"
             "          [--ef 10,20,40,80,120,200,400] [--threads 2] [--k 10]\n"
-            "          [--limit-queries N] [--min-seconds 0.5] [--no-header]\n"
+            "          [--limit-queries N] [--min-seconds 0.5] [--repeats 1] [--no-header]\n"
             "Benchmarks the %s engine on a texmex dataset folder (base.fvecs, query.fvecs,\n"
             "gt.ivecs, gt_dist.fvecs) and prints CSV rows to stdout:\n  %s\n"
             "--metric defaults to the folder suffix (-angular = cosine, -euclidean = l2).\n"
             "--threads is used for the build and for a second, concurrent search run per ef.\n"
-            "--min-seconds repeats the query set until each timed run lasts that long.\n",
+            "--min-seconds repeats the query set until each timed run lasts that long.\n"
+            "--repeats N times each run N times and reports the fastest (less noise from other load).\n",
             prog, engine, bench_csv_header);
 }
 
@@ -477,6 +478,7 @@ int bench_parse_args(int argc, char **argv, const char *engine, bench_options *o
     o->threads = 2;
     o->k = 10;
     o->min_seconds = 0.5;
+    o->repeats = 1;
     o->header = 1;
     parse_ef_list("10,20,40,80,120,200,400", o);
 
@@ -541,6 +543,10 @@ int bench_parse_args(int argc, char **argv, const char *engine, bench_options *o
         } else if (!strcmp(name, "--limit-queries")) {
             if (parse_size(name, val, 0, SIZE_MAX, &o->limit_queries) != 0)
                 return -1;
+        } else if (!strcmp(name, "--repeats")) {
+            if (parse_size(name, val, 1, 100, &v) != 0)
+                return -1;
+            o->repeats = (unsigned)v;
         } else if (!strcmp(name, "--min-seconds")) {
             char *end;
             errno = 0;
@@ -733,8 +739,8 @@ int bench_run_searches(const bench_options *o, const bench_dataset *ds, const be
 
     for (x = 0; x < o->n_efs; x++) {
         size_t ef = o->efs[x], passes, i, hits, warm = nq < 200 ? nq : 200;
-        unsigned round, threads;
-        double elapsed, pass_s = 0.0;
+        unsigned round, threads, rep;
+        double elapsed, best_elapsed, p50, p99, pass_s = 0.0;
 
         s.ef = ef;
         if (e->set_ef && e->set_ef(e->ctx, ef) != 0) {
@@ -788,14 +794,31 @@ int bench_run_searches(const bench_options *o, const bench_dataset *ds, const be
                 if (passes < 2)
                     passes = 2;
             }
+            /* Best of o->repeats runs: load from other processes only ever
+             * slows a run down, so the fastest run is the closest to what
+             * the engine itself can do. Its latencies go with it. */
+            best_elapsed = elapsed;
+            qsort(s.lat, s.total, sizeof *s.lat, cmp_double);
+            p50 = percentile(s.lat, s.total, 0.50);
+            p99 = percentile(s.lat, s.total, 0.99);
+            for (rep = 1; rep < o->repeats; rep++) {
+                elapsed = timed_run(&s, threads);
+                if (elapsed < 0.0)
+                    goto done;
+                if (elapsed < best_elapsed) {
+                    best_elapsed = elapsed;
+                    qsort(s.lat, s.total, sizeof *s.lat, cmp_double);
+                    p50 = percentile(s.lat, s.total, 0.50);
+                    p99 = percentile(s.lat, s.total, 0.99);
+                }
+            }
             if (round == 0)
-                pass_s = elapsed / (double)passes;
+                pass_s = best_elapsed / (double)passes;
+            /* Every run wrote its first pass to s.ids; judge the last one. */
             for (hits = 0, i = 0; i < nq; i++)
                 hits += bench_hits_at_k(ds, i, s.ids + i * k, s.found[i], k);
-            qsort(s.lat, s.total, sizeof *s.lat, cmp_double);
             print_row(out, o, ds, e, b, threads, ef, (double)hits / (double)(nq * k),
-                      (double)s.total / elapsed, percentile(s.lat, s.total, 0.50) * 1e6,
-                      percentile(s.lat, s.total, 0.99) * 1e6);
+                      (double)s.total / best_elapsed, p50 * 1e6, p99 * 1e6);
         }
     }
     rc = 0;

@@ -117,6 +117,7 @@ typedef struct bench_options {
     size_t k;
     size_t limit_queries;     /* 0 = all */
     double min_seconds;       /* repeat the query set until a timed run lasts this long */
+    unsigned repeats;         /* time each run this often and report the fastest */
     int header;               /* print the CSV header line */
 } bench_options;
 
@@ -157,7 +158,8 @@ extern const char bench_csv_header[];
 
 /**
  * For every ef of @p o: a single-thread run (one query at a time), then, when
- * o->threads > 1, a run with o->threads concurrent searchers. Prints one CSV
+ * o->threads > 1, a run with o->threads concurrent searchers. Each run is
+ * timed o->repeats times and the fastest is reported. Prints one CSV
  * row per run to @p out (and the header first if o->header). The queries fed
  * to the engine are ds->query as loaded (raw); recall is judged on them too.
  * Returns 0, or -1 if a search failed (after printing the reason to stderr).

@@ -403,6 +403,16 @@ QZ_API int qz_db_stats(qz_db *db, qz_stats *out);
  */
 QZ_API int qz_db_compact(qz_db *db);
 
+/**
+ * Make every write acknowledged so far durable and compact on disk: the log
+ * is fsynced and applied to LMDB, deleted vectors are unlinked, and the graph
+ * snapshot is rewritten if the graph changed (so the next open loads it
+ * instead of inserting). In-memory databases: no-op.
+ * @return ::QZ_OK; ::QZ_EINVAL; ::QZ_EIO.
+ * Thread safety: any thread; writes wait while it runs, searches do not. @since 1.0
+ */
+QZ_API int qz_db_flush(qz_db *db);
+
 /** Keys of qz_db_set_param(). */
 typedef enum qz_param {
     QZ_PARAM_EF_SEARCH = 1 /**< Default search ef, 1..::QZ_MAX_EF. */
@@ -423,6 +433,91 @@ QZ_API int qz_db_set_param(qz_db *db, int key, int64_t value);
  * Thread safety: as qz_db_compact(). @since 1.0
  */
 QZ_API int qz_db_check(qz_db *db);
+/** @} */
+
+/** @name Key-value store
+ * Byte keys (1..511 bytes) to byte values (up to ::QZ_MAX_METADATA bytes),
+ * beside the vectors, under the same durability mode. Keys sort bytewise.
+ * @{ */
+
+/** Largest key of the key-value store, in bytes. */
+#define QZ_MAX_KEY 511u
+
+/**
+ * Store @p val under @p key, replacing any previous value.
+ * @return ::QZ_OK; ::QZ_EINVAL (NULL db/key, NULL val with vlen > 0);
+ *   ::QZ_ERANGE (klen 0 or > ::QZ_MAX_KEY, vlen > ::QZ_MAX_METADATA);
+ *   ::QZ_EREADONLY; ::QZ_ENOMEM; ::QZ_EIO.
+ * Thread safety: any thread. @since 1.0
+ */
+QZ_API int qz_kv_put(qz_db *db, const void *key, size_t klen, const void *val, size_t vlen);
+
+/**
+ * Read the value of @p key into @p buf.
+ * @param[out] vlen  Receives the value's length (also on ::QZ_ETOOSMALL).
+ * @return ::QZ_OK; ::QZ_EINVAL; ::QZ_ERANGE; ::QZ_ENOTFOUND;
+ *   ::QZ_ETOOSMALL (nothing written to @p buf); ::QZ_ECORRUPT; ::QZ_EIO.
+ * Thread safety: any thread. @since 1.0
+ */
+QZ_API int qz_kv_get(qz_db *db, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen);
+
+/** Remove @p key. @return ::QZ_OK; ::QZ_EINVAL; ::QZ_ERANGE; ::QZ_ENOTFOUND;
+ *  ::QZ_EREADONLY; ::QZ_EIO. Thread safety: any thread. @since 1.0 */
+QZ_API int qz_kv_delete(qz_db *db, const void *key, size_t klen);
+
+/** Callback of qz_kv_scan(): return 0 to go on, nonzero to stop (the value is
+ *  returned by qz_kv_scan()). The pointers are valid during the call only. */
+typedef int (*qz_kv_scan_fn)(const void *key, size_t klen, const void *val, size_t vlen, void *user);
+
+/**
+ * Visit every key starting with @p prefix (plen may be 0: all keys) in
+ * ascending byte order.
+ * @return ::QZ_OK; the callback's nonzero value; ::QZ_EINVAL; ::QZ_ECORRUPT; ::QZ_EIO.
+ * Thread safety: any thread; the callback must not write to @p db. @since 1.0
+ */
+QZ_API int qz_kv_scan(qz_db *db, const void *prefix, size_t plen, qz_kv_scan_fn fn, void *user);
+/** @} */
+
+/** @name Atomic batches
+ * A transaction groups vector and key-value writes that reach the disk
+ * together or not at all: after a crash either every write of a committed
+ * transaction is present or none is. Nothing is applied before
+ * qz_txn_commit(), which checks every operation first, so a failed commit
+ * changes nothing. Concurrent readers may observe a committing
+ * transaction's writes one by one (there is no read isolation).
+ * @{ */
+
+/** Opaque transaction. Belongs to one thread at a time. */
+typedef struct qz_txn qz_txn;
+
+/** Start a transaction. @return ::QZ_OK; ::QZ_EINVAL; ::QZ_EREADONLY; ::QZ_ENOMEM.
+ *  Thread safety: any thread; many transactions may be open at once. @since 1.0 */
+QZ_API int qz_txn_begin(qz_db *db, qz_txn **out);
+
+/** Add an upsert (errors as qz_db_upsert(), checked now). @since 1.0 */
+QZ_API int qz_txn_upsert(qz_txn *txn, uint64_t id, const float *vector, size_t dims, const void *meta,
+                         size_t meta_len);
+
+/** Add a delete; the id must exist at commit (else the commit fails with ::QZ_ENOTFOUND). @since 1.0 */
+QZ_API int qz_txn_delete(qz_txn *txn, uint64_t id);
+
+/** Add a key-value put (errors as qz_kv_put()). @since 1.0 */
+QZ_API int qz_txn_kv_put(qz_txn *txn, const void *key, size_t klen, const void *val, size_t vlen);
+
+/** Add a key-value delete; absent keys are ignored. @since 1.0 */
+QZ_API int qz_txn_kv_delete(qz_txn *txn, const void *key, size_t klen);
+
+/**
+ * Apply and commit every operation, then free @p txn (also on failure).
+ * Waits for durability as a single write would.
+ * @return ::QZ_OK; ::QZ_EINVAL; ::QZ_ENOTFOUND (a delete of a missing id);
+ *   ::QZ_ENOMEM; ::QZ_EIO. On failure nothing was applied.
+ * @since 1.0
+ */
+QZ_API int qz_txn_commit(qz_txn *txn);
+
+/** Discard and free @p txn; NULL is allowed. @since 1.0 */
+QZ_API void qz_txn_abort(qz_txn *txn);
 /** @} */
 
 #ifdef __cplusplus

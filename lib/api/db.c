@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/db_internal.h"
+#include "storage/storage.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -18,10 +19,18 @@ static int db_create(const qz_open_options *o, qz_db **out)
     qz__idmap_init(&db->ids);
     atomic_init(&db->repairing, 0);
     atomic_init(&db->upserts, 0);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+#if defined(__GLIBC__)
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(&db->writers, &ra);
+    pthread_rwlockattr_destroy(&ra);
     qz__hnsw_config cfg = {o->dimensions, o->metric, o->M, o->ef_construction, o->initial_capacity, o->seed};
     int rc = qz__hnsw_create(&cfg, db->kernels, &db->index);
     if (rc < 0) {
         qz__idmap_destroy(&db->ids);
+        pthread_rwlock_destroy(&db->writers);
         qz__free(db);
         return rc;
     }
@@ -32,8 +41,10 @@ static int db_create(const qz_open_options *o, qz_db **out)
 
 static void db_free(qz_db *db)
 {
+    if (db->kv_mem) db->kv_mem->close(db->kv_mem);
     qz__hnsw_destroy(db->index);
     qz__idmap_destroy(&db->ids);
+    pthread_rwlock_destroy(&db->writers);
     qz__free(db);
 }
 
@@ -57,7 +68,15 @@ QZ_API int qz_db_open(const char *path, const qz_open_options *opts, qz_db **out
     QZ_CHECK(qz__options_read(opts, &o));
     if (o.flags & QZ_OPEN_READONLY) return qz__err(QZ_EINVAL, "QZ_OPEN_READONLY needs a directory");
     QZ_CHECK(qz__options_resolve(&o, 0));
-    return db_create(&o, out);
+    qz_db *db;
+    QZ_CHECK(db_create(&o, &db));
+    int rc = qz__storage_mem_open(&db->kv_mem);
+    if (rc < 0) {
+        db_free(db);
+        return rc;
+    }
+    *out = db;
+    return QZ_OK;
 }
 
 QZ_API int qz_db_close(qz_db *db)
@@ -120,6 +139,17 @@ QZ_API int qz_db_set_param(qz_db *db, int key, int64_t value)
     }
 }
 
+QZ_API int qz_db_flush(qz_db *db)
+{
+    QZ__API_ENTER();
+    if (!db) return qz__err(QZ_EINVAL, "db is NULL");
+#ifdef QZ_HAVE_LMDB
+    return qz__db_checkpoint(db);
+#else
+    return QZ_OK;
+#endif
+}
+
 QZ_API int qz_db_compact(qz_db *db)
 {
     QZ__API_ENTER();
@@ -130,6 +160,7 @@ QZ_API int qz_db_compact(qz_db *db)
 
 typedef struct check_ctx {
     qz__hnsw *h;
+    uint32_t hw;
     size_t n;
 } check_ctx;
 
@@ -137,7 +168,7 @@ static int check_id(uint64_t key, uint32_t slot, void *u)
 {
     check_ctx *c = u;
     c->n++;
-    if (slot >= c->h->high_water)
+    if (slot >= c->hw)
         return qz__err(QZ_ECORRUPT, "id %llu maps to unallocated slot %u", (unsigned long long)key, slot);
     if (atomic_load(&c->h->state[slot]) != QZ__LIVE)
         return qz__err(QZ_ECORRUPT, "id %llu maps to slot %u which is not live", (unsigned long long)key, slot);
@@ -152,16 +183,16 @@ QZ_API int qz_db_check(qz_db *db)
     QZ__API_ENTER();
     if (!db) return qz__err(QZ_EINVAL, "db is NULL");
     QZ_CHECK(qz__hnsw_check(db->index));
-    /* Writers hold shard locks before `resize`; taking every shard's write
-     * lock first makes the id map and the slots a consistent snapshot. */
-    for (int i = 0; i < QZ__IDMAP_SHARDS; i++) pthread_mutex_lock(&db->ids.shards[i].write);
+    /* No write runs while `writers` is held exclusive: the id map and the
+     * slots form a consistent snapshot. */
+    pthread_rwlock_wrlock(&db->writers);
     pthread_rwlock_rdlock(&db->index->resize);
-    check_ctx c = {db->index, 0};
+    check_ctx c = {db->index, qz__hnsw_high_water(db->index), 0};
     int rc = qz__idmap_foreach(&db->ids, check_id, &c);
     if (rc == 0 && c.n != atomic_load(&db->index->n_live))
         rc = qz__err(QZ_ECORRUPT, "the id map holds %zu ids but %zu vectors are live", c.n,
                      atomic_load(&db->index->n_live));
     pthread_rwlock_unlock(&db->index->resize);
-    for (int i = QZ__IDMAP_SHARDS; i-- > 0;) pthread_mutex_unlock(&db->ids.shards[i].write);
+    pthread_rwlock_unlock(&db->writers);
     return rc;
 }

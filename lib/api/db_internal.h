@@ -4,13 +4,16 @@
  * lib/api is the only code that knows the public ABI: it checks arguments,
  * takes the locks, calls the index and the journal, and maps errors.
  *
- * Lock order, outermost first: idmap shard `write` -> index `resize`
- * (shared) -> node spinlocks / idmap shard `map`. Repair and growth take
- * `resize` exclusive and are never called with any of these held.
+ * Lock order, outermost first: `writers` -> idmap shard `write` -> index
+ * `resize` (shared) -> node spinlocks / idmap shard `map`. Every write holds
+ * `writers` shared; whatever needs the id map and the graph to hold still
+ * together (check, graph snapshots) holds it exclusive. Repair and growth
+ * take `resize` exclusive and are never called with any of these held.
  */
 #ifndef QZ_API_DB_INTERNAL_H
 #define QZ_API_DB_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "index/hnsw.h"
@@ -28,6 +31,10 @@ struct qz_db {
     int readonly;
     atomic_int repairing;
     atomic_uint upserts;         /* nonzero once any id was replaced */
+    pthread_rwlock_t writers;
+    int snapshot_dirty;                 /* graph differs from the stored snapshot */
+    atomic_size_t writes_since_snapshot;
+    struct qz_storage *kv_mem;          /* key-value store of an in-memory database */
 };
 
 /* options.c */
@@ -37,6 +44,10 @@ int qz__search_params_read(const qz_search_params *user, qz_search_params *out);
 
 /* vector.c: argument checks shared by writes and searches; encodes into `out`. */
 int qz__check_vector(const qz_db *db, const float *v, size_t dims, const char *what);
+
+/* kv.c: argument checks shared with transactions. */
+int qz__kv_check_key(const void *key, size_t klen);
+int qz__kv_check_value(const void *val, size_t vlen);
 
 /* write.c */
 int qz__db_write(qz_db *db, uint64_t id, const float *vec, const void *meta, size_t meta_len, int upsert,
@@ -52,6 +63,7 @@ void qz__db_free(qz_db *db);
 /* persist.c: durable directories (only with LMDB). */
 int qz__db_open_dir(const char *path, const qz_open_options *user, qz_db **out);
 int qz__db_close_dir(qz_db *db);
+int qz__db_checkpoint(qz_db *db);
 
 #define QZ__API_ENTER() qz__err_clear()
 

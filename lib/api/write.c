@@ -64,6 +64,7 @@ static int write_encoded(qz_db *db, uint64_t id, const void *enc, const void *me
     void *payload;
     QZ_CHECK(make_payload(meta, meta_len, &payload));
     qz__idmap_shard *sh = qz__idmap_shard_of(&db->ids, id);
+    pthread_rwlock_rdlock(&db->writers);
     pthread_mutex_lock(&sh->write);
     uint32_t old = QZ__SLOT_NONE, slot;
     int rc;
@@ -82,6 +83,7 @@ static int write_encoded(qz_db *db, uint64_t id, const void *enc, const void *me
             qz__hnsw_release_slot(db->index, slot);
             goto fail;
         }
+        atomic_fetch_add(&db->writes_since_snapshot, 1);
     }
 #else
     (void)journal;
@@ -97,10 +99,12 @@ static int write_encoded(qz_db *db, uint64_t id, const void *enc, const void *me
     }
     qz__idmap_put(&db->ids, id, slot);
     pthread_mutex_unlock(&sh->write);
+    pthread_rwlock_unlock(&db->writers);
     if (seq_out) *seq_out = seq;
     return QZ_OK;
 fail:
     pthread_mutex_unlock(&sh->write);
+    pthread_rwlock_unlock(&db->writers);
     qz__free(payload);
     return rc;
 }
@@ -297,10 +301,12 @@ QZ_API int qz_db_delete(qz_db *db, uint64_t id)
     QZ__API_ENTER();
     QZ_CHECK(writable(db));
     qz__idmap_shard *sh = qz__idmap_shard_of(&db->ids, id);
+    pthread_rwlock_rdlock(&db->writers);
     pthread_mutex_lock(&sh->write);
     uint32_t slot;
     if (!qz__idmap_get(&db->ids, id, &slot)) {
         pthread_mutex_unlock(&sh->write);
+        pthread_rwlock_unlock(&db->writers);
         return qz__err(QZ_ENOTFOUND, "id %llu is not in the database", (unsigned long long)id);
     }
     uint64_t seq = 0;
@@ -309,8 +315,10 @@ QZ_API int qz_db_delete(qz_db *db, uint64_t id)
         int rc = qz__journal_del(db->journal, id, &seq);
         if (rc < 0) {
             pthread_mutex_unlock(&sh->write);
+            pthread_rwlock_unlock(&db->writers);
             return rc;
         }
+        atomic_fetch_add(&db->writes_since_snapshot, 1);
     }
 #endif
     pthread_rwlock_rdlock(&db->index->resize);
@@ -318,6 +326,7 @@ QZ_API int qz_db_delete(qz_db *db, uint64_t id)
     pthread_rwlock_unlock(&db->index->resize);
     qz__idmap_del(&db->ids, id);
     pthread_mutex_unlock(&sh->write);
+    pthread_rwlock_unlock(&db->writers);
     int rc = QZ_OK;
 #ifdef QZ_HAVE_LMDB
     if (db->journal) rc = qz__journal_wait(db->journal, seq);

@@ -131,6 +131,8 @@ int qz__hnsw_alloc_slot(qz__hnsw *h, uint32_t *slot);
 void qz__hnsw_release_slot(qz__hnsw *h, uint32_t slot);
 /* Bytes held by the index (arrays, upper blocks, payloads). */
 size_t qz__hnsw_memory(const qz__hnsw *h);
+/* Slots [0, result) have ever been allocated (reads it under alloc_lock). */
+uint32_t qz__hnsw_high_water(qz__hnsw *h);
 int qz__hnsw_max_level(const qz__hnsw *h);
 /* Convert a user vector to its stored form (normalise / binarise). */
 void qz__hnsw_encode(const qz__hnsw *h, const float *in, void *out);

@@ -7,7 +7,7 @@
 #include "index/hnsw.h"
 #include "util/error.h"
 
-static int check_slot(const qz__hnsw *h, uint32_t s, size_t *live, size_t *deleted)
+static int check_slot(const qz__hnsw *h, uint32_t hw, uint32_t s, size_t *live, size_t *deleted)
 {
     unsigned st = atomic_load_explicit(&h->state[s], memory_order_relaxed);
     if (st == QZ__FREE) return QZ_OK;
@@ -25,7 +25,7 @@ static int check_slot(const qz__hnsw *h, uint32_t s, size_t *live, size_t *delet
                            qz__max_links(h, l));
         for (uint32_t i = 1; i <= n; i++) {
             uint32_t t = atomic_load_explicit(&ll[i], memory_order_relaxed);
-            if (t >= h->high_water) return qz__err(QZ_ECORRUPT, "slot %u links to unallocated slot %u", s, t);
+            if (t >= hw) return qz__err(QZ_ECORRUPT, "slot %u links to unallocated slot %u", s, t);
             if (t == s) return qz__err(QZ_ECORRUPT, "slot %u links to itself on layer %d", s, l);
             if (atomic_load_explicit(&h->state[t], memory_order_relaxed) == QZ__FREE)
                 return qz__err(QZ_ECORRUPT, "slot %u links to free slot %u on layer %d", s, t, l);
@@ -46,7 +46,8 @@ int qz__hnsw_check(qz__hnsw *h)
     pthread_rwlock_wrlock(&h->resize);
     int rc = QZ_OK;
     size_t live = 0, deleted = 0;
-    for (uint32_t s = 0; s < h->high_water && rc == QZ_OK; s++) rc = check_slot(h, s, &live, &deleted);
+    uint32_t hw = qz__hnsw_high_water(h);
+    for (uint32_t s = 0; s < hw && rc == QZ_OK; s++) rc = check_slot(h, hw, s, &live, &deleted);
     if (rc == QZ_OK && live != atomic_load(&h->n_live))
         rc = qz__err(QZ_ECORRUPT, "%zu live slots but the live count says %zu", live, atomic_load(&h->n_live));
     if (rc == QZ_OK && deleted != atomic_load(&h->n_deleted))
@@ -54,7 +55,7 @@ int qz__hnsw_check(qz__hnsw *h)
     uint64_t e = atomic_load(&h->entry);
     if (rc == QZ_OK && e != UINT64_MAX) {
         uint32_t s = (uint32_t)e;
-        if (s >= h->high_water || atomic_load(&h->state[s]) == QZ__FREE)
+        if (s >= hw || atomic_load(&h->state[s]) == QZ__FREE)
             rc = qz__err(QZ_ECORRUPT, "entry point %u is not an allocated node", s);
         else if (h->levels[s] != (int)(e >> 32))
             rc = qz__err(QZ_ECORRUPT, "entry point %u has level %d, recorded %d", s, h->levels[s], (int)(e >> 32));

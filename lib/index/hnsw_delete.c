@@ -115,7 +115,8 @@ static void choose_entry(qz__hnsw *h)
     if (e != UINT64_MAX && !is_deleted(h, (uint32_t)e)) return;
     uint64_t best = UINT64_MAX;
     int best_level = -1;
-    for (uint32_t s = 0; s < h->high_water; s++) {
+    uint32_t hw = qz__hnsw_high_water(h);
+    for (uint32_t s = 0; s < hw; s++) {
         unsigned st = atomic_load_explicit(&h->state[s], memory_order_relaxed);
         if ((st == QZ__LIVE || st == QZ__INSERTING) && (int)h->levels[s] > best_level) {
             best_level = h->levels[s];
@@ -183,7 +184,8 @@ int qz__hnsw_repair(qz__hnsw *h)
         goto out;
     }
     choose_entry(h);
-    for (uint32_t p = 0; p < h->high_water && rc == QZ_OK; p++) {
+    uint32_t hw = qz__hnsw_high_water(h);
+    for (uint32_t p = 0; p < hw && rc == QZ_OK; p++) {
         unsigned st = atomic_load_explicit(&h->state[p], memory_order_relaxed);
         if (st != QZ__LIVE && st != QZ__INSERTING) continue;
         for (int l = h->levels[p]; l >= 0 && rc == QZ_OK; l--)
@@ -193,7 +195,7 @@ int qz__hnsw_repair(qz__hnsw *h)
     if (rc < 0) goto out; /* lists already repaired stay valid; deleted nodes stay as waypoints */
 
     /* Free the deleted slots: nothing links to them any more. */
-    for (uint32_t s = 0; s < h->high_water; s++) {
+    for (uint32_t s = 0; s < hw; s++) {
         if (!is_deleted(h, s)) continue;
         if (h->upper[s]) atomic_fetch_sub(&h->upper_bytes, (size_t)h->levels[s] * (h->M + 1) * sizeof(uint32_t));
         if (h->payload[s]) atomic_fetch_sub(&h->payload_bytes, *(uint32_t *)h->payload[s] + sizeof(uint32_t));

@@ -141,7 +141,9 @@ int qz__hnsw_reserve(qz__hnsw *h, size_t slots)
             grow_array((void **)&h->seqs, old, ncap, sizeof *h->seqs, 1)) {
             rc = qz__err(QZ_ENOMEM, "out of memory growing the index from %zu to %zu vectors", old, ncap);
         } else {
+            pthread_mutex_lock(&h->alloc_lock); /* alloc_slot reads capacity under it */
             h->capacity = ncap;
+            pthread_mutex_unlock(&h->alloc_lock);
         }
     }
     pthread_rwlock_unlock(&h->resize);
@@ -167,6 +169,14 @@ int qz__hnsw_alloc_slot(qz__hnsw *h, uint32_t *slot)
         int rc = qz__hnsw_reserve(h, want);
         if (rc < 0) return rc;
     }
+}
+
+uint32_t qz__hnsw_high_water(qz__hnsw *h)
+{
+    pthread_mutex_lock(&h->alloc_lock);
+    uint32_t hw = h->high_water;
+    pthread_mutex_unlock(&h->alloc_lock);
+    return hw;
 }
 
 void qz__hnsw_release_slot(qz__hnsw *h, uint32_t slot)

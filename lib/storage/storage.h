@@ -23,8 +23,9 @@
  *      transaction, transparently to the caller.
  * mdb_env_set_mapsize() needs every transaction of the process to be
  * finished, so a resize waits until open read transactions end and holds
- * new ones back meanwhile. Consequence: a thread must not open a write
- * transaction while it still holds a read transaction of the same backend.
+ * new ones back meanwhile (the ahead-of-time growth gives up after 20 ms;
+ * the MAP_FULL one waits as long as it takes). Consequence: a thread must
+ * not write while it still holds a read transaction of the same backend.
  */
 #ifndef QZ_STORAGE_STORAGE_H
 #define QZ_STORAGE_STORAGE_H

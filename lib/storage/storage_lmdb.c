@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "util/error.h"
 
@@ -176,13 +177,28 @@ static void txn_leave(lm_store *s)
 }
 
 /* Set the map size (0 = adopt the size another process set) once no
- * transaction of this process is open. The caller holds none. */
-static int map_resize(lm_store *s, uint64_t size)
+ * transaction of this process is open. The caller holds none. With
+ * patience_ms > 0, give up (QZ_EBUSY) when readers stay open that long. */
+static int map_resize_wait(lm_store *s, uint64_t size, unsigned patience_ms)
 {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)(patience_ms % 1000) * 1000000L;
+    until.tv_sec += (time_t)(patience_ms / 1000) + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
     pthread_mutex_lock(&s->mu);
     while (s->resizing) pthread_cond_wait(&s->cv, &s->mu);
     s->resizing = 1;
-    while (s->active > 0) pthread_cond_wait(&s->cv, &s->mu);
+    while (s->active > 0) {
+        if (!patience_ms) {
+            pthread_cond_wait(&s->cv, &s->mu);
+        } else if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT && s->active > 0) {
+            s->resizing = 0;
+            pthread_cond_broadcast(&s->cv);
+            pthread_mutex_unlock(&s->mu);
+            return QZ_EBUSY;
+        }
+    }
     int rc = mdb_env_set_mapsize(s->env, (size_t)size);
     s->resizing = 0;
     pthread_cond_broadcast(&s->cv);
@@ -190,6 +206,8 @@ static int map_resize(lm_store *s, uint64_t size)
     if (rc) return lm_fail(rc, "growing the map of %s to %llu bytes", s->dir, (unsigned long long)size);
     return QZ_OK;
 }
+
+static int map_resize(lm_store *s, uint64_t size) { return map_resize_wait(s, size, 0); }
 
 static uint64_t map_size(lm_store *s)
 {
@@ -218,7 +236,9 @@ static void map_grow_ahead(lm_store *s)
     if (used <= cur / 4 * 3 || cur >= QZ__LMDB_MAX_MAP) return;
     uint64_t want = cur * 2;
     if (want < used * 2) want = used * 2;
-    if (map_resize(s, want) < 0) qz__err_clear(); /* the MAP_FULL path retries */
+    /* Readers may be slow to finish: do not hold the writer (or new readers)
+     * back for long; the MAP_FULL path grows the map anyway. */
+    if (map_resize_wait(s, want, 20) < 0) qz__err_clear();
 }
 
 /* ---- operations --------------------------------------------------------- */

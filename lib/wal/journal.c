@@ -64,6 +64,16 @@
  * in the map finds the value in LMDB. Scans merge the map with an LMDB
  * cursor in key order; the map's snapshot is taken first.
  *
+ * Read-only handles keep the log's records (as of their open) in overlays:
+ * kv in the kv overlay, vectors in a vector overlay merged by
+ * scan_vectors. If a writer process is live, LMDB keeps moving under them:
+ * for vectors the record with the higher seq wins; for kv the overlay wins.
+ *
+ * Callers must not hold a storage transaction of qz__journal_storage() while
+ * calling into the journal: a write transaction blocks the apply (flush,
+ * close, back-pressure would wait forever) and a read transaction blocks a
+ * map resize.
+ *
  * Locks: kv_mu (kv writers) -> wal mutex; apply_mu (one applier) -> wal
  * mutex / LMDB writer; mu (thread control and back-pressure) is never held
  * while calling into the others except the wal counters.

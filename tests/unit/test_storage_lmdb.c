@@ -473,6 +473,79 @@ static void reader_process_adopts_map_grown_by_writer(void **state)
     s->close(s);
 }
 
+/* Reader threads keep checking that every snapshot holds one generation of
+ * a set of keys while the writer commits generations and grows the map. */
+typedef struct gen_arg {
+    qz_storage *s;
+    int stop; /* atomic builtins */
+    int failures;
+    long reads;
+} gen_arg;
+
+#define GEN_KEYS 16
+
+static void *gen_reader(void *p)
+{
+    gen_arg *a = p;
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+        qz_storage_txn *t = NULL;
+        if (a->s->begin(a->s, QZ_TXN_READONLY, &t) != QZ_OK) {
+            __atomic_add_fetch(&a->failures, 1, __ATOMIC_RELAXED);
+            return NULL;
+        }
+        uint64_t first = UINT64_MAX;
+        for (int i = 0; i < GEN_KEYS; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "gen%02d", i);
+            const void *v;
+            size_t vl;
+            int rc = a->s->get(a->s, t, QZ_TABLE_KV, k, strlen(k), &v, &vl);
+            if (rc == QZ_ENOTFOUND && first == UINT64_MAX) break; /* before the first commit */
+            uint64_t x;
+            if (rc != QZ_OK || vl != sizeof x) {
+                __atomic_add_fetch(&a->failures, 1, __ATOMIC_RELAXED);
+                break;
+            }
+            memcpy(&x, v, sizeof x);
+            if (first == UINT64_MAX) first = x;
+            if (x != first) __atomic_add_fetch(&a->failures, 1, __ATOMIC_RELAXED);
+        }
+        a->s->abort(a->s, t);
+        __atomic_add_fetch(&a->reads, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static void readers_stay_consistent_while_map_grows(void **state)
+{
+    const char *dir = *state;
+    gen_arg a = {NULL, 0, 0, 0};
+    assert_int_equal(qz__storage_lmdb_open_ex(dir, QZ__LMDB_NOSYNC, 64 * 1024, &a.s), QZ_OK);
+    qz_storage *s = a.s;
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, gen_reader, &a), 0);
+    static unsigned char filler[8000];
+    for (uint64_t gen = 1; gen <= 400; gen++) {
+        qz_storage_txn *t = NULL;
+        assert_int_equal(s->begin(s, 0, &t), QZ_OK);
+        for (int i = 0; i < GEN_KEYS; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "gen%02d", i);
+            assert_int_equal(s->put(s, t, QZ_TABLE_KV, k, strlen(k), &gen, sizeof gen), QZ_OK);
+        }
+        char k[32];
+        key_of(k, sizeof k, (int)gen);
+        assert_int_equal(s->put(s, t, QZ_TABLE_GRAPH, k, strlen(k), filler, sizeof filler), QZ_OK);
+        assert_int_equal(s->commit(s, t), QZ_OK);
+    }
+    __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    assert_int_equal(a.failures, 0);
+    assert_true(a.reads > 0);
+    assert_true(qz__storage_lmdb_map_size(s) >= 400 * sizeof filler);
+    s->close(s);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int main(void)
@@ -487,6 +560,7 @@ int main(void)
         T(oversized_key_is_refused),
         T(map_grows_past_tiny_initial_size),
         T(map_grows_while_reader_is_open_on_another_thread),
+        T(readers_stay_consistent_while_map_grows),
         T(readonly_open_refuses_write_transactions),
         T(readonly_open_of_missing_env_fails_with_eio),
         T(garbage_data_file_is_corrupt),

@@ -1,0 +1,923 @@
+/* test_journal.c - the write-behind log over LMDB, on real directories. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/storage.h"
+#include "util/error.h"
+#include "wal/journal.h"
+#include "wal/wal.h"
+#include "wal/wal_format.h"
+
+#define DIM 16
+#define NOWAIT 600000u /* a batch window so long that the thread never applies by itself */
+
+/* ---- helpers ---- */
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+typedef struct fixture {
+    char root[64];
+    char dir[128]; /* the database directory (created by the journal) */
+    char log[160];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    strcpy(f->root, "/tmp/qz_journal_XXXXXX");
+    if (!mkdtemp(f->root)) return -1;
+    snprintf(f->dir, sizeof f->dir, "%s/db", f->root);
+    snprintf(f->log, sizeof f->log, "%s/quartz.log", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    remove_tree(f->dir);
+    rmdir(f->root);
+    free(f);
+    return 0;
+}
+
+static int jopen(const char *dir, uint32_t durability, uint32_t window, uint32_t ro, qz__journal **j, int *created)
+{
+    qz__journal_options o = {durability, window, ro};
+    return qz__journal_open(dir, &o, j, created);
+}
+
+static void vec_for(uint64_t id, float *v)
+{
+    for (int i = 0; i < DIM; i++) v[i] = (float)(id * 31 + (uint64_t)i) * 0.5f;
+}
+
+static int put_vec(qz__journal *j, uint64_t id, uint64_t *seq)
+{
+    float v[DIM];
+    char meta[32];
+    vec_for(id, v);
+    int ml = snprintf(meta, sizeof meta, "m%llu", (unsigned long long)id);
+    return qz__journal_put(j, id, v, sizeof v, meta, (size_t)ml, seq);
+}
+
+/* Vectors found by a scan, with their contents checked. */
+#define MAXID 20000
+typedef struct vset {
+    unsigned char present[MAXID];
+    uint64_t seq[MAXID];
+    size_t n;
+    int bad;
+    uint64_t last_id;
+    int unordered;
+} vset;
+
+static int vset_fn(uint64_t id, uint64_t seq, const void *vec, size_t vb, const void *meta, size_t ml, void *user)
+{
+    vset *s = user;
+    if (s->n && id <= s->last_id) s->unordered++;
+    s->last_id = id;
+    s->n++;
+    if (id >= MAXID) {
+        s->bad++;
+        return 0;
+    }
+    float v[DIM];
+    char m[32];
+    vec_for(id, v);
+    int len = snprintf(m, sizeof m, "m%llu", (unsigned long long)id);
+    if (vb != sizeof v || memcmp(vec, v, vb) != 0 || ml != (size_t)len || memcmp(meta, m, ml) != 0) s->bad++;
+    s->present[id] = 1;
+    s->seq[id] = seq;
+    return 0;
+}
+
+static vset *scan_all(qz__journal *j)
+{
+    vset *s = calloc(1, sizeof *s);
+    assert_int_equal(qz__journal_scan_vectors(j, vset_fn, s), QZ_OK);
+    assert_int_equal(s->bad, 0);
+    assert_int_equal(s->unordered, 0);
+    return s;
+}
+
+static int kv_get_str(qz__journal *j, const char *k, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int rc = qz__journal_kv_get(j, k, strlen(k), buf, cap - 1, &n);
+    if (rc == QZ_OK) buf[n] = '\0';
+    return rc;
+}
+
+/* LMDB's own view, bypassing the overlay. */
+static int lmdb_has(qz__journal *j, uint32_t table, const void *key, size_t klen)
+{
+    qz_storage *st = qz__journal_storage(j);
+    qz_storage_txn *t = NULL;
+    assert_int_equal(st->begin(st, QZ_TXN_READONLY, &t), QZ_OK);
+    int rc = st->get(st, t, table, key, klen, NULL, NULL);
+    st->abort(st, t);
+    return rc == QZ_OK;
+}
+
+static uint64_t lmdb_journal_seq(qz__journal *j)
+{
+    qz_storage *st = qz__journal_storage(j);
+    qz_storage_txn *t = NULL;
+    const void *v;
+    size_t vl;
+    assert_int_equal(st->begin(st, QZ_TXN_READONLY, &t), QZ_OK);
+    assert_int_equal(st->get(st, t, QZ_TABLE_META, "journal.seq", 11, &v, &vl), QZ_OK);
+    uint64_t s = qz__get_u64le(v);
+    st->abort(st, t);
+    return s;
+}
+
+static off_t file_size(const char *p)
+{
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    return st.st_size;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Create a database and close it cleanly; returns its journal.seq. */
+static uint64_t make_db(const char *dir, int nvec)
+{
+    qz__journal *j = NULL;
+    int created = 0;
+    assert_int_equal(jopen(dir, QZ_DURABILITY_BATCHED, 10, 0, &j, &created), QZ_OK);
+    assert_int_equal(created, 1);
+    for (int i = 0; i < nvec; i++) assert_int_equal(put_vec(j, (uint64_t)i, NULL), QZ_OK);
+    assert_int_equal(qz__journal_flush(j), QZ_OK);
+    uint64_t s = lmdb_journal_seq(j);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    return s;
+}
+
+/* Append to the log directly, as a writer that crashed before applying. */
+static void wal_append_vec(qz__wal *w, uint64_t id, uint64_t *seq)
+{
+    float v[DIM];
+    char meta[32];
+    vec_for(id, v);
+    int ml = snprintf(meta, sizeof meta, "m%llu", (unsigned long long)id);
+    unsigned char h[16];
+    qz__put_u64le(h, id);
+    qz__put_u32le(h + 8, sizeof v);
+    qz__put_u32le(h + 12, (uint32_t)ml);
+    qz__wal_part parts[3] = {{h, 16}, {v, sizeof v}, {meta, (size_t)ml}};
+    assert_int_equal(qz__wal_append(w, QZ__WAL_VECTOR_PUT, parts, 3, seq), QZ_OK);
+}
+
+/* ---- tests ---- */
+
+static void open_creates_database_then_reopens_it(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    int created = -1;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, &created), QZ_OK);
+    assert_int_equal(created, 1);
+    qz_storage *st = qz__journal_storage(j);
+    qz_storage_txn *t = NULL;
+    const void *v;
+    size_t vl;
+    assert_int_equal(st->begin(st, QZ_TXN_READONLY, &t), QZ_OK);
+    assert_int_equal(st->get(st, t, QZ_TABLE_META, "format", 6, &v, &vl), QZ_OK);
+    assert_int_equal(vl, 4);
+    assert_int_equal(qz__get_u32le(v), QZ_FORMAT_VERSION);
+    st->abort(st, t);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, &created), QZ_OK);
+    assert_int_equal(created, 0);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(file_size(f->log), QZ__WAL_HEADER_SIZE);
+}
+
+static void second_writer_gets_busy(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 0, &j, NULL), QZ_OK);
+    assert_int_equal(put_vec(j, 1, NULL), QZ_OK);
+    assert_int_equal(qz__journal_flush(j), QZ_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        qz__journal *j2 = NULL;
+        int rc = jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 0, &j2, NULL);
+        if (rc != QZ_EBUSY) _exit(1);
+        if (!strstr(qz__err_msg(), "is locked by another process")) _exit(2);
+        /* a read-only open needs no lock */
+        rc = jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 1, &j2, NULL);
+        if (rc != QZ_OK) _exit(3);
+        vset *s = calloc(1, sizeof *s);
+        if (qz__journal_scan_vectors(j2, vset_fn, s) != QZ_OK || s->n != 1 || !s->present[1]) _exit(4);
+        if (qz__journal_close(j2) != QZ_OK) _exit(5);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    /* the lock is released at close */
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 0, &j, NULL), QZ_OK);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+static void newer_format_is_refused(void **state)
+{
+    fixture *f = *state;
+    make_db(f->dir, 3);
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_lmdb_open(f->dir, 0, &st), QZ_OK);
+    qz_storage_txn *t = NULL;
+    unsigned char v[4];
+    qz__put_u32le(v, QZ_FORMAT_VERSION + 1);
+    assert_int_equal(st->begin(st, 0, &t), QZ_OK);
+    assert_int_equal(st->put(st, t, QZ_TABLE_META, "format", 6, v, 4), QZ_OK);
+    assert_int_equal(st->commit(st, t), QZ_OK);
+    st->close(st);
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_EVERSION);
+    assert_null(j);
+    assert_non_null(strstr(qz__err_msg(), "newer"));
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 1, &j, NULL), QZ_EVERSION);
+}
+
+static void missing_format_in_nonempty_env_is_corrupt(void **state)
+{
+    fixture *f = *state;
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_lmdb_open(f->dir, 0, &st), QZ_OK);
+    qz_storage_txn *t = NULL;
+    assert_int_equal(st->begin(st, 0, &t), QZ_OK);
+    assert_int_equal(st->put(st, t, QZ_TABLE_GRAPH, "g", 1, "x", 1), QZ_OK);
+    assert_int_equal(st->commit(st, t), QZ_OK);
+    st->close(st);
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_ECORRUPT);
+    assert_non_null(strstr(qz__err_msg(), "no format record"));
+}
+
+static void readonly_open_of_missing_database_fails(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 1, &j, NULL), QZ_EIO);
+    assert_non_null(strstr(qz__err_msg(), "no database"));
+}
+
+static void vectors_survive_reopen_in_every_mode(void **state)
+{
+    fixture *f = *state;
+    const uint32_t modes[3] = {QZ_DURABILITY_SYNC, QZ_DURABILITY_BATCHED, QZ_DURABILITY_NONE};
+    for (int m = 0; m < 3; m++) {
+        qz__journal *j = NULL;
+        assert_int_equal(jopen(f->dir, modes[m], 5, 0, &j, NULL), QZ_OK);
+        uint64_t base = (uint64_t)m * 1000;
+        for (uint64_t i = 0; i < 300; i++) {
+            uint64_t seq;
+            assert_int_equal(put_vec(j, base + i, &seq), QZ_OK);
+            assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+        }
+        for (uint64_t i = 0; i < 300; i += 3) {
+            uint64_t seq;
+            assert_int_equal(qz__journal_del(j, base + i, &seq), QZ_OK);
+            assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+        }
+        assert_int_equal(qz__journal_close(j), QZ_OK);
+        assert_int_equal(file_size(f->log), QZ__WAL_HEADER_SIZE);
+    }
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 0, &j, NULL), QZ_OK);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 3 * 200);
+    for (int m = 0; m < 3; m++)
+        for (uint64_t i = 0; i < 300; i++) assert_int_equal(s->present[m * 1000 + i], i % 3 != 0);
+    free(s);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+static void kv_overlay_visible_before_flush(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, NOWAIT, 0, &j, NULL), QZ_OK);
+    uint64_t seq;
+    char buf[64];
+    assert_int_equal(qz__journal_kv_put(j, "color", 5, "blue", 4, &seq), QZ_OK);
+    assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+    assert_int_equal(kv_get_str(j, "color", buf, sizeof buf), QZ_OK);
+    assert_string_equal(buf, "blue");
+    assert_false(lmdb_has(j, QZ_TABLE_KV, "color", 5)); /* still only in the log */
+    assert_int_equal(qz__journal_kv_put(j, "color", 5, "red", 3, &seq), QZ_OK);
+    assert_int_equal(kv_get_str(j, "color", buf, sizeof buf), QZ_OK);
+    assert_string_equal(buf, "red");
+    assert_int_equal(qz__journal_flush(j), QZ_OK);
+    assert_true(lmdb_has(j, QZ_TABLE_KV, "color", 5));
+    assert_int_equal(kv_get_str(j, "color", buf, sizeof buf), QZ_OK);
+    assert_string_equal(buf, "red");
+    /* a delete is visible at once too, although LMDB still has the key */
+    assert_int_equal(qz__journal_kv_del(j, "color", 5, &seq), QZ_OK);
+    assert_int_equal(kv_get_str(j, "color", buf, sizeof buf), QZ_ENOTFOUND);
+    assert_true(lmdb_has(j, QZ_TABLE_KV, "color", 5));
+    assert_int_equal(qz__journal_kv_del(j, "color", 5, &seq), QZ_ENOTFOUND);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, NOWAIT, 0, &j, NULL), QZ_OK);
+    assert_int_equal(kv_get_str(j, "color", buf, sizeof buf), QZ_ENOTFOUND);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+static void kv_get_reports_size_when_buffer_too_small(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_NONE, 0, 0, &j, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "k", 1, "0123456789", 10, NULL), QZ_OK);
+    char buf[4];
+    size_t n = 0;
+    assert_int_equal(qz__journal_kv_get(j, "k", 1, buf, sizeof buf, &n), QZ_ETOOSMALL);
+    assert_int_equal(n, 10);
+    assert_int_equal(qz__journal_kv_get(j, "k", 1, NULL, 0, &n), QZ_ETOOSMALL);
+    assert_int_equal(qz__journal_flush(j), QZ_OK);
+    n = 0;
+    assert_int_equal(qz__journal_kv_get(j, "k", 1, buf, sizeof buf, &n), QZ_ETOOSMALL);
+    assert_int_equal(n, 10);
+    assert_int_equal(qz__journal_kv_get(j, "", 0, buf, sizeof buf, &n), QZ_EINVAL);
+    assert_int_equal(qz__journal_kv_put(j, "", 0, "v", 1, NULL), QZ_EINVAL);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+typedef struct kvlist {
+    char items[32][64];
+    int n;
+} kvlist;
+
+static int kvlist_fn(const void *k, size_t kl, const void *v, size_t vl, void *user)
+{
+    kvlist *l = user;
+    snprintf(l->items[l->n++], 64, "%.*s=%.*s", (int)kl, (const char *)k, (int)vl, (const char *)v);
+    return 0;
+}
+
+static void kv_scan_merges_overlay_and_lmdb_in_key_order(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, NOWAIT, 0, &j, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "p:a", 3, "1", 1, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "p:c", 3, "3", 1, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "p:e", 3, "5", 1, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "q:z", 3, "9", 1, NULL), QZ_OK);
+    assert_int_equal(qz__journal_flush(j), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "p:b", 3, "2", 1, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "p:d", 3, "4", 1, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_del(j, "p:c", 3, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "p:e", 3, "new", 3, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "p:f", 3, "6", 1, NULL), QZ_OK);
+    kvlist l = {.n = 0};
+    assert_int_equal(qz__journal_kv_scan(j, "p:", 2, kvlist_fn, &l), QZ_OK);
+    const char *want[] = {"p:a=1", "p:b=2", "p:d=4", "p:e=new", "p:f=6"};
+    assert_int_equal(l.n, 5);
+    for (int i = 0; i < 5; i++) assert_string_equal(l.items[i], want[i]);
+    assert_int_equal(qz__journal_flush(j), QZ_OK);
+    l.n = 0;
+    assert_int_equal(qz__journal_kv_scan(j, NULL, 0, kvlist_fn, &l), QZ_OK);
+    assert_int_equal(l.n, 6);
+    assert_string_equal(l.items[3], "p:e=new");
+    assert_string_equal(l.items[5], "q:z=9");
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+static void group_is_visible_whole_after_commit(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, NOWAIT, 0, &j, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "old", 3, "x", 1, NULL), QZ_OK);
+    qz__jgroup *g = NULL;
+    assert_int_equal(qz__jgroup_begin(j, &g), QZ_OK);
+    float v[DIM];
+    vec_for(5, v);
+    assert_int_equal(qz__jgroup_put(g, 5, v, sizeof v, "m5", 2), QZ_OK);
+    assert_int_equal(qz__jgroup_kv_put(g, "new", 3, "y", 1), QZ_OK);
+    assert_int_equal(qz__jgroup_kv_del(g, "old", 3), QZ_OK);
+    assert_int_equal(qz__jgroup_kv_del(g, "old", 3), QZ_ENOTFOUND); /* already deleted in the group */
+    assert_int_equal(qz__jgroup_kv_del(g, "nope", 4), QZ_ENOTFOUND);
+    char buf[8];
+    assert_int_equal(kv_get_str(j, "new", buf, sizeof buf), QZ_ENOTFOUND); /* not before commit */
+    uint64_t seq;
+    assert_int_equal(qz__jgroup_commit(g, &seq), QZ_OK);
+    assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+    assert_int_equal(kv_get_str(j, "new", buf, sizeof buf), QZ_OK);
+    assert_int_equal(kv_get_str(j, "old", buf, sizeof buf), QZ_ENOTFOUND);
+    assert_int_equal(qz__jgroup_begin(j, &g), QZ_OK);
+    assert_int_equal(qz__jgroup_kv_put(g, "aborted", 7, "z", 1), QZ_OK);
+    qz__jgroup_abort(g);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_OK);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 1);
+    assert_true(s->present[5]);
+    free(s);
+    assert_int_equal(kv_get_str(j, "new", buf, sizeof buf), QZ_OK);
+    assert_int_equal(kv_get_str(j, "aborted", buf, sizeof buf), QZ_ENOTFOUND);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+/* A log left by a crashed writer is applied at open; a torn last record is
+ * dropped and the log starts afresh. */
+static void open_replays_log_and_drops_torn_tail(void **state)
+{
+    fixture *f = *state;
+    uint64_t applied = make_db(f->dir, 10);
+    qz__wal *w = NULL;
+    assert_int_equal(qz__wal_open(f->log, applied, &w), QZ_OK);
+    uint64_t seq = 0;
+    for (uint64_t id = 10; id < 20; id++) wal_append_vec(w, id, &seq);
+    assert_int_equal(qz__wal_sync(w, seq), QZ_OK);
+    qz__wal_close(w);
+    off_t full = file_size(f->log);
+    assert_int_equal(truncate(f->log, full - 5), 0); /* tear record of id 19 */
+
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, NOWAIT, 0, &j, NULL), QZ_OK);
+    assert_int_equal(file_size(f->log), QZ__WAL_HEADER_SIZE);
+    assert_int_equal(lmdb_journal_seq(j), seq - 1);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 19);
+    assert_false(s->present[19]);
+    assert_int_equal(s->seq[18], seq - 1);
+    free(s);
+    uint64_t next;
+    assert_int_equal(put_vec(j, 19, &next), QZ_OK);
+    assert_int_equal(next, seq); /* the torn record's seq is reused */
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+/* Truncating inside a group record: none of its operations is applied. */
+static void group_is_all_or_nothing_on_replay(void **state)
+{
+    fixture *f = *state;
+    uint64_t applied = make_db(f->dir, 0);
+    qz__wal *w = NULL;
+    assert_int_equal(qz__wal_open(f->log, applied, &w), QZ_OK);
+    uint64_t seq;
+    wal_append_vec(w, 1, &seq);
+    off_t before_group = (off_t)QZ__WAL_HEADER_SIZE + 24 + 16 + DIM * 4 + 2;
+    /* group: vectors 2..9 and a kv put */
+    unsigned char g[4096];
+    size_t off = 8;
+    uint32_t count = 0;
+    for (uint64_t id = 2; id < 10; id++, count++) {
+        float v[DIM];
+        vec_for(id, v);
+        qz__put_u32le(g + off, QZ__WAL_VECTOR_PUT);
+        qz__put_u32le(g + off + 4, 16 + sizeof v + 2);
+        qz__put_u64le(g + off + 8, id);
+        qz__put_u32le(g + off + 16, sizeof v);
+        qz__put_u32le(g + off + 20, 2);
+        memcpy(g + off + 24, v, sizeof v);
+        g[off + 24 + sizeof v] = 'm';
+        g[off + 25 + sizeof v] = (unsigned char)('0' + id);
+        off += 8 + 16 + sizeof v + 2;
+    }
+    qz__put_u32le(g + off, QZ__WAL_KV_PUT);
+    qz__put_u32le(g + off + 4, 8 + 2 + 1);
+    qz__put_u32le(g + off + 8, 2);
+    qz__put_u32le(g + off + 12, 1);
+    memcpy(g + off + 16, "gk1", 3);
+    off += 8 + 11;
+    count++;
+    qz__put_u32le(g, count);
+    qz__put_u32le(g + 4, 0);
+    qz__wal_part gp = {g, off};
+    assert_int_equal(qz__wal_append(w, QZ__WAL_GROUP, &gp, 1, &seq), QZ_OK);
+    assert_int_equal(qz__wal_sync(w, seq), QZ_OK);
+    qz__wal_close(w);
+    off_t full = file_size(f->log);
+    assert_int_equal(full, before_group + 24 + (off_t)off);
+
+    char save[256];
+    snprintf(save, sizeof save, "%s.full", f->log);
+    size_t n = (size_t)full;
+    unsigned char *img = malloc(n);
+    FILE *fp = fopen(f->log, "rb");
+    assert_int_equal(fread(img, 1, n, fp), n);
+    fclose(fp);
+
+    const off_t cuts[] = {before_group + 1, before_group + 30, full - 100, full - 1};
+    for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
+        fp = fopen(f->log, "wb");
+        assert_int_equal(fwrite(img, 1, (size_t)cuts[c], fp), (size_t)cuts[c]);
+        fclose(fp);
+        qz__journal *j = NULL;
+        assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, NOWAIT, 0, &j, NULL), QZ_OK);
+        vset *s = scan_all(j);
+        assert_int_equal(s->n, 1); /* vector 1 only */
+        assert_true(s->present[1]);
+        free(s);
+        char buf[8];
+        assert_int_equal(kv_get_str(j, "gk", buf, sizeof buf), QZ_ENOTFOUND);
+        assert_int_equal(qz__journal_close(j), QZ_OK);
+        /* undo: restore the database to "only the header applied" */
+        qz_storage *st = NULL;
+        assert_int_equal(qz__storage_lmdb_open(f->dir, 0, &st), QZ_OK);
+        qz_storage_txn *t = NULL;
+        unsigned char sv[8];
+        qz__put_u64le(sv, applied);
+        unsigned char key[8];
+        qz__put_u64be(key, 1);
+        assert_int_equal(st->begin(st, 0, &t), QZ_OK);
+        assert_int_equal(st->put(st, t, QZ_TABLE_META, "journal.seq", 11, sv, 8), QZ_OK);
+        assert_int_equal(st->del(st, t, QZ_TABLE_VECTORS, key, 8), QZ_OK);
+        assert_int_equal(st->commit(st, t), QZ_OK);
+        st->close(st);
+    }
+    /* the whole log: the group is applied */
+    fp = fopen(f->log, "wb");
+    assert_int_equal(fwrite(img, 1, n, fp), n);
+    fclose(fp);
+    free(img);
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, NOWAIT, 0, &j, NULL), QZ_OK);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 9);
+    free(s);
+    char buf[8];
+    assert_int_equal(kv_get_str(j, "gk", buf, sizeof buf), QZ_OK);
+    assert_string_equal(buf, "1");
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+static void log_starting_after_lmdb_is_corrupt(void **state)
+{
+    fixture *f = *state;
+    uint64_t applied = make_db(f->dir, 2);
+    qz__wal *w = NULL;
+    assert_int_equal(qz__wal_open(f->log, applied + 3, &w), QZ_OK); /* records applied+1..+3 lost */
+    uint64_t seq;
+    wal_append_vec(w, 50, &seq);
+    assert_int_equal(qz__wal_sync(w, seq), QZ_OK);
+    qz__wal_close(w);
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_ECORRUPT);
+    assert_non_null(strstr(qz__err_msg(), "missing"));
+}
+
+static void stored_checksum_mismatch_names_id_and_key(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 0, &j, NULL), QZ_OK);
+    assert_int_equal(put_vec(j, 4242, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "userkey", 7, "value", 5, NULL), QZ_OK);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_lmdb_open(f->dir, 0, &st), QZ_OK);
+    qz_storage_txn *t = NULL;
+    unsigned char key[8], buf[256];
+    const void *v;
+    size_t vl;
+    qz__put_u64be(key, 4242);
+    assert_int_equal(st->begin(st, 0, &t), QZ_OK);
+    assert_int_equal(st->get(st, t, QZ_TABLE_VECTORS, key, 8, &v, &vl), QZ_OK);
+    memcpy(buf, v, vl);
+    buf[20] ^= 0x40; /* inside the vector bytes */
+    assert_int_equal(st->put(st, t, QZ_TABLE_VECTORS, key, 8, buf, vl), QZ_OK);
+    assert_int_equal(st->get(st, t, QZ_TABLE_KV, "userkey", 7, &v, &vl), QZ_OK);
+    memcpy(buf, v, vl);
+    buf[0] ^= 1;
+    assert_int_equal(st->put(st, t, QZ_TABLE_KV, "userkey", 7, buf, vl), QZ_OK);
+    assert_int_equal(st->commit(st, t), QZ_OK);
+    st->close(st);
+
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 0, &j, NULL), QZ_OK);
+    vset *s = calloc(1, sizeof *s);
+    assert_int_equal(qz__journal_scan_vectors(j, vset_fn, s), QZ_ECORRUPT);
+    assert_non_null(strstr(qz__err_msg(), "id 4242"));
+    free(s);
+    char out[16];
+    assert_int_equal(kv_get_str(j, "userkey", out, sizeof out), QZ_ECORRUPT);
+    assert_non_null(strstr(qz__err_msg(), "\"userkey\""));
+    kvlist l = {.n = 0};
+    assert_int_equal(qz__journal_kv_scan(j, NULL, 0, kvlist_fn, &l), QZ_ECORRUPT);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+static void log_is_reset_past_threshold_and_at_close(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 2, 0, &j, NULL), QZ_OK);
+    qz__journal_set_limits(j, 0, 0, 32 * 1024);
+    off_t biggest = 0;
+    for (uint64_t id = 0; id < 6000; id++) {
+        uint64_t seq;
+        assert_int_equal(put_vec(j, id, &seq), QZ_OK);
+        assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+        if (id % 100 == 99) {
+            struct timespec ts = {0, 5 * 1000000L}; /* let a few cycles run */
+            nanosleep(&ts, NULL);
+            off_t sz = file_size(f->log);
+            if (sz > biggest) biggest = sz;
+        }
+    }
+    /* 6000 records are ~640 KB of log; resets keep the file near 32 KB */
+    print_message("    largest log seen: %lld bytes\n", (long long)biggest);
+    assert_true(biggest > (off_t)QZ__WAL_HEADER_SIZE);
+    assert_true(biggest < 128 * 1024);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(file_size(f->log), QZ__WAL_HEADER_SIZE);
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 2, 0, &j, NULL), QZ_OK);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 6000);
+    free(s);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+static void none_mode_applies_at_threshold_flush_and_close(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_NONE, 0, 0, &j, NULL), QZ_OK);
+    qz__journal_set_limits(j, 64 * 1024, 256 * 1024, 0);
+    uint64_t seq = 0;
+    assert_int_equal(put_vec(j, 1, &seq), QZ_OK);
+    assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+    unsigned char key[8];
+    qz__put_u64be(key, 1);
+    assert_false(lmdb_has(j, QZ_TABLE_VECTORS, key, 8)); /* below the threshold: not applied */
+    assert_int_equal(qz__journal_flush(j), QZ_OK);
+    assert_true(lmdb_has(j, QZ_TABLE_VECTORS, key, 8));
+    assert_int_equal(lmdb_journal_seq(j), seq);
+    /* ~1.3 MB of writes: the thread applies on its own, back-pressure holds memory */
+    for (uint64_t id = 2; id < 12000; id++) {
+        assert_int_equal(put_vec(j, id, &seq), QZ_OK);
+        assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+        assert_true(qz__wal_unapplied_bytes(qz__journal_wal(j)) < 1024 * 1024);
+    }
+    qz__put_u64be(key, 100);
+    assert_true(lmdb_has(j, QZ_TABLE_VECTORS, key, 8));
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_NONE, 0, 0, &j, NULL), QZ_OK);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 11999);
+    free(s);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+static void scan_vectors_includes_unapplied_writes(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, NOWAIT, 0, &j, NULL), QZ_OK);
+    for (uint64_t id = 0; id < 50; id++) assert_int_equal(put_vec(j, id, NULL), QZ_OK);
+    assert_int_equal(qz__journal_del(j, 7, NULL), QZ_OK);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 49);
+    assert_false(s->present[7]);
+    free(s);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+static void readonly_handle_sees_log_of_live_writer_and_refuses_writes(void **state)
+{
+    fixture *f = *state;
+    make_db(f->dir, 5); /* ids 0..4 in LMDB */
+    int to_parent[2], to_child[2];
+    assert_int_equal(pipe(to_parent), 0);
+    assert_int_equal(pipe(to_child), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        qz__journal *j = NULL;
+        if (jopen(f->dir, QZ_DURABILITY_SYNC, NOWAIT, 0, &j, NULL) != QZ_OK) _exit(1);
+        uint64_t seq = 0;
+        for (uint64_t id = 5; id < 40; id++)
+            if (put_vec(j, id, &seq) != QZ_OK) _exit(2);
+        if (qz__journal_del(j, 2, &seq) != QZ_OK) _exit(3);
+        if (qz__journal_kv_put(j, "ro", 2, "visible", 7, &seq) != QZ_OK) _exit(4);
+        if (qz__journal_wait(j, seq) != QZ_OK) _exit(5);
+        char c = 'w';
+        if (write(to_parent[1], &c, 1) != 1) _exit(6);
+        if (read(to_child[0], &c, 1) != 1) _exit(7);
+        _exit(0); /* crash: no close, nothing applied */
+    }
+    char c;
+    assert_int_equal(read(to_parent[0], &c, 1), 1);
+    for (int round = 0; round < 2; round++) { /* writer alive, then writer dead */
+        qz__journal *r = NULL;
+        assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 1, &r, NULL), QZ_OK);
+        vset *s = scan_all(r);
+        assert_int_equal(s->n, 39);
+        assert_false(s->present[2]);
+        assert_true(s->present[39]);
+        free(s);
+        char buf[16];
+        assert_int_equal(kv_get_str(r, "ro", buf, sizeof buf), QZ_OK);
+        assert_string_equal(buf, "visible");
+        assert_int_equal(put_vec(r, 100, NULL), QZ_EREADONLY);
+        assert_int_equal(qz__journal_kv_put(r, "x", 1, "y", 1, NULL), QZ_EREADONLY);
+        assert_int_equal(qz__journal_flush(r), QZ_OK);
+        assert_int_equal(qz__journal_close(r), QZ_OK);
+        if (round == 0) {
+            assert_int_equal(write(to_child[1], "x", 1), 1);
+            int status;
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+            assert_true(WIFEXITED(status));
+            assert_int_equal(WEXITSTATUS(status), 0);
+        }
+    }
+    close(to_parent[0]);
+    close(to_parent[1]);
+    close(to_child[0]);
+    close(to_child[1]);
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_OK);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 39);
+    free(s);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+/* SYNC: a child appends and waits, acknowledging each id through a pipe,
+ * and is SIGKILLed at a random moment. Every acknowledged id must be there
+ * after reopening. Small reset threshold: kills also land inside log resets. */
+static void sync_acknowledged_writes_survive_sigkill(void **state)
+{
+    fixture *f = *state;
+    uint64_t start = 0;
+    srand(12345);
+    for (int round = 0; round < 6; round++) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(p[0]);
+            qz__journal *j = NULL;
+            if (jopen(f->dir, QZ_DURABILITY_SYNC, 3, 0, &j, NULL) != QZ_OK) _exit(1);
+            qz__journal_set_limits(j, 0, 0, 8 * 1024);
+            for (uint64_t id = start;; id++) {
+                uint64_t seq;
+                if (put_vec(j, id, &seq) != QZ_OK) _exit(2);
+                char k[32];
+                int kl = snprintf(k, sizeof k, "k%llu", (unsigned long long)id);
+                if (qz__journal_kv_put(j, k, (size_t)kl, k, (size_t)kl, &seq) != QZ_OK) _exit(3);
+                if (qz__journal_wait(j, seq) != QZ_OK) _exit(4);
+                if (write(p[1], &id, sizeof id) != (ssize_t)sizeof id) _exit(5);
+            }
+        }
+        close(p[1]);
+        uint64_t id = 0, last = UINT64_MAX;
+        size_t acks = 0, want = 50 + (size_t)(rand() % 400);
+        while (acks < want && read(p[0], &id, sizeof id) == (ssize_t)sizeof id) {
+            last = id;
+            acks++;
+        }
+        kill(pid, SIGKILL);
+        while (read(p[0], &id, sizeof id) == (ssize_t)sizeof id) last = id; /* acks sent before the kill */
+        close(p[0]);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+        assert_true(last != UINT64_MAX);
+
+        qz__journal *j = NULL;
+        assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_OK);
+        vset *s = scan_all(j);
+        for (uint64_t i = 0; i <= last; i++) assert_true(s->present[i]);
+        for (uint64_t i = 0; i <= last; i++) {
+            char k[32], buf[32];
+            snprintf(k, sizeof k, "k%llu", (unsigned long long)i);
+            assert_int_equal(kv_get_str(j, k, buf, sizeof buf), QZ_OK);
+            assert_string_equal(buf, k);
+        }
+        free(s);
+        assert_int_equal(qz__journal_close(j), QZ_OK);
+        start = last + 1;
+    }
+    print_message("    %llu acknowledged ids over 6 kills\n", (unsigned long long)start);
+}
+
+typedef struct sync_arg {
+    qz__journal *j;
+    uint64_t first, n;
+    int failures;
+} sync_arg;
+
+static void *sync_writer(void *p)
+{
+    sync_arg *a = p;
+    for (uint64_t i = 0; i < a->n; i++) {
+        uint64_t seq;
+        if (put_vec(a->j, a->first + i, &seq) != QZ_OK || qz__journal_wait(a->j, seq) != QZ_OK) a->failures++;
+    }
+    return NULL;
+}
+
+/* Measures SYNC appends per second with 1 and 4 writers (printed). */
+static void sync_writers_share_fsyncs(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 100, 0, &j, NULL), QZ_OK);
+    qz__wal *w = qz__journal_wal(j);
+    uint64_t s0 = qz__wal_syncs(w);
+    double t0 = now_s();
+    sync_arg one = {j, 0, 500, 0};
+    sync_writer(&one);
+    double t1 = now_s();
+    uint64_t s1 = qz__wal_syncs(w);
+    sync_arg a[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (sync_arg){j, 1000 + (uint64_t)i * 1000, 500, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, sync_writer, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    double t2 = now_s();
+    uint64_t s2 = qz__wal_syncs(w);
+    assert_int_equal(one.failures, 0);
+    for (int i = 0; i < 4; i++) assert_int_equal(a[i].failures, 0);
+    print_message("    SYNC, 1 writer : %.0f appends/s, %llu fdatasyncs for 500\n", 500 / (t1 - t0),
+                  (unsigned long long)(s1 - s0));
+    print_message("    SYNC, 4 writers: %.0f appends/s, %llu fdatasyncs for 2000\n", 2000 / (t2 - t1),
+                  (unsigned long long)(s2 - s1));
+    assert_true(s2 - s1 < 2000);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_OK);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 2500);
+    free(s);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(open_creates_database_then_reopens_it),
+        T(second_writer_gets_busy),
+        T(newer_format_is_refused),
+        T(missing_format_in_nonempty_env_is_corrupt),
+        T(readonly_open_of_missing_database_fails),
+        T(vectors_survive_reopen_in_every_mode),
+        T(kv_overlay_visible_before_flush),
+        T(kv_get_reports_size_when_buffer_too_small),
+        T(kv_scan_merges_overlay_and_lmdb_in_key_order),
+        T(group_is_visible_whole_after_commit),
+        T(open_replays_log_and_drops_torn_tail),
+        T(group_is_all_or_nothing_on_replay),
+        T(log_starting_after_lmdb_is_corrupt),
+        T(stored_checksum_mismatch_names_id_and_key),
+        T(log_is_reset_past_threshold_and_at_close),
+        T(none_mode_applies_at_threshold_flush_and_close),
+        T(scan_vectors_includes_unapplied_writes),
+        T(readonly_handle_sees_log_of_live_writer_and_refuses_writes),
+        T(sync_acknowledged_writes_survive_sigkill),
+        T(sync_writers_share_fsyncs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
