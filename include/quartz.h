@@ -1,5 +1,6 @@
-/*
- * quartz.h - the public, stable API of libquartz, an embeddable vector database.
+/**
+ * @file quartz.h
+ * @brief The public, stable API of libquartz, an embeddable vector database.
  *
  * Copyright (c) 2026 The QuartzDB authors. MIT licence (see LICENSE).
  *

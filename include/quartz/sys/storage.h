@@ -1,5 +1,6 @@
-/*
- * quartz/sys/storage.h - the storage backend interface, for people who
+/**
+ * @file quartz/sys/storage.h
+ * @brief The storage backend interface, for people who
  * implement one (the LMDB backend, the in-memory backend, the wasm host
  * backend over Durable Object storage, test fault injectors).
  *
@@ -46,6 +47,7 @@ typedef int (*qz_storage_scan_fn)(const void *key, size_t klen, const void *val,
  * run on other threads concurrently with it and with each other.
  */
 typedef struct qz_storage qz_storage;
+/** The method table of a storage backend (see ::qz_storage). */
 struct qz_storage {
     uint32_t struct_size; /**< sizeof(qz_storage) as the backend compiled it. */
     uint32_t flags;       /**< Backend's own flags. */

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# install-deps.sh - install what building, testing and benchmarking libquartz
+# needs on Debian 12 (run as root, or it uses sudo). Safe to run again.
+set -euo pipefail
+pkgs=(
+  build-essential clang meson ninja-build pkg-config python3   # toolchain, build, test counting
+  liblmdb-dev libxxhash-dev                                    # storage and checksums
+  libcmocka-dev                                                # tests
+  doxygen                                                      # API reference
+  libhnswlib-dev                                               # benchmark peer (header-only)
+)
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+echo "dependencies installed: ${pkgs[*]}"
