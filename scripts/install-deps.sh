@@ -8,6 +8,7 @@ pkgs=(
   libcmocka-dev                                                # tests
   doxygen                                                      # API reference
   libhnswlib-dev                                               # benchmark peer (header-only)
+  gcc-aarch64-linux-gnu qemu-user lld nodejs                   # NEON and wasm kernels, tested under emulation
 )
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo

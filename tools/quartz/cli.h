@@ -121,6 +121,10 @@ int cli_parse_durability(const char *s, uint32_t *out);
  * CLI_FAIL), then open it (read-only or for writing with the given
  * durability). Prints errors; returns CLI_OK or CLI_FAIL. */
 int cli_open_existing(const char *cmd, const char *dir, int readonly, uint32_t durability, qz_db **db);
+/* 1 if DIR holds data.mdb, the LMDB environment of a database directory
+ * (docs/file-format.md); checked before opening for writing so that a
+ * writer open never turns a foreign directory into a database. */
+int cli_dir_has_db_file(const char *dir);
 /* Close and report a failed final flush. Returns CLI_OK or CLI_FAIL. */
 int cli_close(const char *cmd, qz_db *db);
 /* 1 if DIR is missing or an empty directory, 0 if it has entries, -1 if it
@@ -139,8 +143,9 @@ int cli_fvecs_read(FILE *f, float **buf, size_t *cap, uint32_t *dim, char *err, 
 
 /* ---- output ---- */
 
-/* Bytes with tab, newline, CR, backslash and other control bytes escaped
- * (\t \n \r \\ \xNN), so one record stays on one line. */
+/* Bytes with tab, newline, CR and other control bytes escaped (\t \n \r
+ * \xNN), so one record stays on one line. Backslashes are kept as they are,
+ * so JSON text reads naturally; --json output or `kv get` give exact bytes. */
 void cli_print_escaped(FILE *f, const void *data, size_t len);
 /* A JSON string literal of the bytes (invalid UTF-8 bytes become \u00XX). */
 void cli_json_string(FILE *f, const void *data, size_t len);

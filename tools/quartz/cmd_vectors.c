@@ -27,13 +27,15 @@ const char cli_usage_search[] =
     "      --json              print a JSON array of {rank, id, distance[, metadata]}\n"
     "  -h, --help              show this help\n"
     "\n"
-    "In text output, tabs, newlines, backslashes and control bytes of metadata\n"
-    "are escaped (\\t \\n \\\\ \\xNN).\n";
+    "In text output, tabs, newlines and other control bytes of metadata are\n"
+    "escaped (\\t \\n \\r \\xNN) so that each result stays on one line; --json\n"
+    "gives the exact bytes.\n";
 
 const char cli_usage_get[] =
     "Usage: quartz get DIR ID [--json]\n"
     "\n"
-    "Print the vector and the metadata stored under ID. Exits 1 if there is no\n"
+    "Print the vector and the metadata stored under ID (metadata control bytes\n"
+    "escaped as in search; no metadata line when there is none). Exits 1 if there is no\n"
     "such id. Opens the database read-only. Under the cosine metric the stored\n"
     "vector is normalised; under hamming its components are 0 or 1.\n"
     "\n"
@@ -247,7 +249,7 @@ int cmd_get(int argc, char **argv)
         goto out;
     }
     if ((rc = cli_open_existing(a.cmd, a.pos[0], 1, 0, &db)) != CLI_OK) goto out;
-    uint32_t dims;
+    uint32_t dims = 0;
     if ((rc = db_dims(a.cmd, db, &dims)) != CLI_OK) goto out;
     vec = malloc(dims * sizeof *vec);
     if (!vec) {

@@ -188,11 +188,14 @@ static int jp_string(jp *p, char *out, size_t cap, size_t *outlen)
                 put_utf8(out, cap, &len, cp);
                 continue; /* the cursor is already past the escape */
             }
-            default: {
-                char b[16];
-                jp_fail(p, "invalid escape \\%s", e < 0 ? "at end of line" : jp_here(p, b, sizeof b));
+            default:
+                if (e < 0)
+                    jp_fail(p, "unterminated string");
+                else if (e > 0x20 && e < 0x7f)
+                    jp_fail(p, "invalid escape '\\%c'", e);
+                else
+                    jp_fail(p, "invalid escape: byte 0x%02x after '\\'", (unsigned)e);
                 return -1;
-            }
             }
             p->i++;
             put_utf8(out, cap, &len, cp);
@@ -403,6 +406,10 @@ static int parse_id(jp *p, uint64_t *out)
     if (jp_peek(p) != '-' && !is_digit(jp_peek(p))) {
         char b[16];
         jp_fail(p, "\"id\" must be a non-negative integer, found %s", jp_here(p, b, sizeof b));
+        return -1;
+    }
+    if (jp_peek(p) == '-') {
+        jp_fail(p, "\"id\" must be a non-negative integer");
         return -1;
     }
     if (jp_number(p, &is_int) < 0) return -1;

@@ -432,6 +432,18 @@ int cli_dir_size(const char *dir, uint64_t *bytes, uint64_t *allocated)
     return rc;
 }
 
+int cli_dir_has_db_file(const char *dir)
+{
+    size_t plen = strlen(dir) + sizeof "/data.mdb";
+    char *p = malloc(plen);
+    if (!p) return 0;
+    snprintf(p, plen, "%s/data.mdb", dir);
+    struct stat st;
+    int has = stat(p, &st) == 0 && S_ISREG(st.st_mode);
+    free(p);
+    return has;
+}
+
 int cli_open_existing(const char *cmd, const char *dir, int readonly, uint32_t durability, qz_db **db)
 {
     *db = NULL;
@@ -443,6 +455,12 @@ int cli_open_existing(const char *cmd, const char *dir, int readonly, uint32_t d
         return cli_fail(cmd, "%s: no database here (%s); create one with 'quartz create %s --dim N'", dir,
                         exists ? "the directory is empty" : "no such directory", dir);
     }
+    /* A writer open of a directory without a database would create one (and
+     * leaves LMDB files behind even when it then fails for lack of a
+     * dimension). Read-only opens never create anything. */
+    if (!readonly && !cli_dir_has_db_file(dir))
+        return cli_fail(cmd, "%s: no database here (the directory has no data.mdb); create one with 'quartz create'",
+                        dir);
     qz_open_options o = QZ_OPEN_OPTIONS_INIT;
     if (readonly)
         o.flags = QZ_OPEN_READONLY;
@@ -540,7 +558,6 @@ void cli_print_escaped(FILE *f, const void *data, size_t len)
         case '\t': fputs("\\t", f); break;
         case '\n': fputs("\\n", f); break;
         case '\r': fputs("\\r", f); break;
-        case '\\': fputs("\\\\", f); break;
         default:
             if (c < 0x20 || c == 0x7f)
                 fprintf(f, "\\x%02x", c);
