@@ -14,7 +14,9 @@
  * META "options" record: u32 version, dimensions, metric, dtype, M,
  * ef_construction, ef_search, u64 seed, u64 XXH3 of the preceding bytes.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -72,13 +74,25 @@ static int write_stored(qz_storage *s, const qz_open_options *o)
     return s->commit(s, t);
 }
 
+static const char *metric_name(uint32_t m)
+{
+    switch (m) {
+    case QZ_METRIC_COSINE: return "cosine";
+    case QZ_METRIC_L2: return "l2";
+    case QZ_METRIC_IP: return "inner-product";
+    case QZ_METRIC_HAMMING: return "hamming";
+    default: return "unknown";
+    }
+}
+
 /* Merge the caller's options with the stored ones. */
 static int merge_options(qz_open_options *o, const stored_opts *so)
 {
     if (o->dimensions && o->dimensions != so->dimensions)
         return qz__err(QZ_EDIM, "database has %u dimensions, the options ask for %u", so->dimensions, o->dimensions);
     if (o->metric && o->metric != so->metric)
-        return qz__err(QZ_EINVAL, "database uses metric %u, the options ask for %u", so->metric, o->metric);
+        return qz__err(QZ_EINVAL, "database uses the %s metric, the options ask for %s", metric_name(so->metric),
+                       metric_name(o->metric));
     if (o->dtype && o->dtype != so->dtype)
         return qz__err(QZ_EINVAL, "database stores vector type %u, the options ask for %u", so->dtype, o->dtype);
     o->dimensions = so->dimensions;
@@ -249,6 +263,15 @@ int qz__db_open_dir(const char *path, const qz_open_options *user, qz_db **out)
     }
     int readonly = (o.flags & QZ_OPEN_READONLY) != 0;
     if (o.durability > QZ_DURABILITY_NONE) return qz__err(QZ_EINVAL, "unknown durability mode %u", o.durability);
+    /* A directory without a database: check everything a new database needs
+     * before anything is created on disk, so a failed open leaves no files. */
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/data.mdb", path);
+    if (access(probe, F_OK) != 0) {
+        if (readonly) return qz__err(QZ_ENOTFOUND, "%s holds no database (no data.mdb)", path);
+        qz_open_options check = o;
+        QZ_CHECK(qz__options_resolve(&check, 0));
+    }
     qz__journal_options jo = {o.durability ? o.durability : QZ_DURABILITY_BATCHED,
                               o.batch_window_ms ? o.batch_window_ms : 100, (uint32_t)readonly};
     qz__journal *j = NULL;

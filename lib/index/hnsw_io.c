@@ -214,7 +214,9 @@ int qz__hnsw_load(qz__hnsw *h, qz_storage *s, qz__hnsw_node_fn fn, void *user, i
         return QZ_OK;
     }
     if (rc < 0) goto out;
-    if (vlen != 56 || XXH3_64bits(v, 48) != *(const uint64_t *)(const void *)((const uint8_t *)v + 48)) {
+    uint64_t hsum = 0;
+    if (vlen == 56) memcpy(&hsum, (const uint8_t *)v + 48, 8); /* LMDB values are not 8-byte aligned */
+    if (vlen != 56 || XXH3_64bits(v, 48) != hsum) {
         rc = qz__err(QZ_ECORRUPT, "graph snapshot: header is damaged");
         goto out;
     }

@@ -105,18 +105,21 @@ static int all_blank(const char *s, size_t n)
 }
 
 /* 1: a record; 0: end of input; CLI_FAIL: error (printed). */
-static int next_record(const char *cmd, reader *r)
+static int next_record(const char *cmd, reader *r, cli_progress *prog)
 {
     char err[256];
+    /* Every message below is printed after clearing the progress bar. */
     if (r->fmt == FMT_FVECS) {
         uint32_t d;
         int got = cli_fvecs_read(r->in, &r->fbuf, &r->fcap, &d, err, sizeof err);
         if (got < 0) {
+            if (prog) cli_progress_clear(prog);
             cli_fail(cmd, "%s: row %llu: %s", r->label, (unsigned long long)r->row, err);
             return -1;
         }
         if (got == 0) return 0;
         if (r->row > UINT64_MAX - r->start_id) {
+            if (prog) cli_progress_clear(prog);
             cli_fail(cmd, "%s: row %llu: the id overflows 64 bits (--start-id too large)", r->label,
                      (unsigned long long)r->row);
             return -1;
@@ -136,7 +139,8 @@ static int next_record(const char *cmd, reader *r)
         ssize_t n = getline(&r->line, &r->linecap, r->in);
         if (n < 0) {
             if (ferror(r->in)) {
-                cli_fail(cmd, "%s: read error after line %llu: %s", r->label, (unsigned long long)r->lineno,
+                if (prog) cli_progress_clear(prog);
+            cli_fail(cmd, "%s: read error after line %llu: %s", r->label, (unsigned long long)r->lineno,
                          strerror(errno ? errno : EIO));
                 return -1;
             }
@@ -151,12 +155,14 @@ static int next_record(const char *cmd, reader *r)
             len -= 3;
         }
         if (strlen(s) != len) {
+            if (prog) cli_progress_clear(prog);
             cli_fail(cmd, "%s:%llu: invalid JSON: the line contains a NUL byte", r->label,
                      (unsigned long long)r->lineno);
             return -1;
         }
         if (all_blank(s, len)) continue;
         if (json_parse_record(s, len, &r->rec, err, sizeof err) < 0) {
+            if (prog) cli_progress_clear(prog);
             cli_fail(cmd, "%s:%llu: invalid JSON: %s", r->label, (unsigned long long)r->lineno, err);
             return -1;
         }
@@ -240,7 +246,8 @@ static void report_partial(const char *cmd, uint64_t done)
                 (unsigned long long)done);
 }
 
-static int batch_flush(const char *cmd, qz_db *db, batch *b, const reader *r, uint32_t flags, uint64_t done)
+static int batch_flush(const char *cmd, qz_db *db, batch *b, const reader *r, uint32_t flags, uint64_t done,
+                       cli_progress *prog)
 {
     if (b->n == 0) return CLI_OK;
     if (b->any_meta)
@@ -251,6 +258,7 @@ static int batch_flush(const char *cmd, qz_db *db, batch *b, const reader *r, ui
         batch_reset(b);
         return CLI_OK;
     }
+    cli_progress_clear(prog);
     /* The library names the row inside the batch ("row 5: ...", "(rows 1
      * and 3)"); name the input lines instead. */
     char msg[512];
@@ -365,7 +373,7 @@ int cmd_import(int argc, char **argv)
     if (fstat(fileno(r.in), &st) == 0 && S_ISREG(st.st_mode)) total = (uint64_t)st.st_size;
 
     /* The first record tells the dimension for --create without --dim. */
-    int have = next_record(cmd, &r);
+    int have = next_record(cmd, &r, NULL);
     if (have < 0) {
         rc = CLI_FAIL;
         goto out;
@@ -396,9 +404,12 @@ int cmd_import(int argc, char **argv)
             o.dimensions = (uint32_t)r.dims;
         }
         if (!o.metric) o.metric = QZ_METRIC_COSINE;
-    } else if (!create && !cli_dir_has_db_file(dir)) {
-        rc = cli_fail(cmd, "%s: no database here (the directory has no data.mdb); create one with 'quartz create' or pass --create",
-                      dir);
+    } else if (!cli_dir_has_db_file(dir)) {
+        if (create)
+            rc = cli_fail(cmd, "%s is not empty and holds no database; refusing to create one in it", dir);
+        else
+            rc = cli_fail(cmd, "%s: no database here (the directory has no data.mdb); create one with 'quartz create'",
+                          dir);
         goto out;
     }
     int qrc = qz_db_open(dir, &o, &db);
@@ -451,14 +462,14 @@ int cmd_import(int argc, char **argv)
         }
         if (b.n == b.cap) {
             size_t n = b.n;
-            if ((rc = batch_flush(cmd, db, &b, &r, flags, done)) != CLI_OK) {
+            if ((rc = batch_flush(cmd, db, &b, &r, flags, done, &prog)) != CLI_OK) {
                 cli_progress_clear(&prog);
                 goto out;
             }
             done += n;
         }
         cli_progress_update(&prog, r.bytes, done + b.n);
-        have = next_record(cmd, &r);
+        have = next_record(cmd, &r, &prog);
         if (have < 0) {
             cli_progress_clear(&prog);
             report_partial(cmd, done);
@@ -468,7 +479,7 @@ int cmd_import(int argc, char **argv)
     }
     {
         size_t n = b.n;
-        if ((rc = batch_flush(cmd, db, &b, &r, flags, done)) != CLI_OK) {
+        if ((rc = batch_flush(cmd, db, &b, &r, flags, done, &prog)) != CLI_OK) {
             cli_progress_clear(&prog);
             goto out;
         }
