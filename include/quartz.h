@@ -6,7 +6,7 @@
  *
  * ABI promise: every release with the same QZ_VERSION_MAJOR is ABI compatible
  * with every earlier release of that major. The shared library's soname is
- * libquartz.so.<major>. Functions are only ever added; option structs only
+ * libquartz.so.MAJOR. Functions are only ever added; option structs only
  * grow at their end (see qz_open_options).
  */
 #ifndef QUARTZ_H
@@ -85,12 +85,15 @@ extern "C" {
 #define QZ_VERSION_PATCH 0 /**< Fixes bump this. */
 /** Single number: major*10000 + minor*100 + patch. */
 #define QZ_VERSION_NUMBER (QZ_VERSION_MAJOR * 10000 + QZ_VERSION_MINOR * 100 + QZ_VERSION_PATCH)
+/** @cond INTERNAL */
 #define QZ__STR2(x) #x
 #define QZ__STR(x) QZ__STR2(x)
+/** @endcond */
 /** Version as "major.minor.patch". */
 #define QZ_VERSION_STRING QZ__STR(QZ_VERSION_MAJOR) "." QZ__STR(QZ_VERSION_MINOR) "." QZ__STR(QZ_VERSION_PATCH)
 /** @} */
 
+/** Marks an exported function (default visibility; dllexport/dllimport on Windows). */
 #if defined(_WIN32) && defined(QZ_BUILDING_DLL)
 #define QZ_API __declspec(dllexport)
 #elif defined(_WIN32) && defined(QZ_DLL)
@@ -330,9 +333,11 @@ QZ_API int qz_db_upsert(qz_db *db, uint64_t id, const float *vector, size_t dims
 /** @} */
 
 /**
- * Insert @p n vectors using all configured threads. Everything is validated
+ * Insert @p n vectors using all configured threads (qz_open_options::threads). Everything is validated
  * before anything changes: on any error nothing is inserted and
  * qz_errmsg() names the offending row.
+ * @param[in] db         Handle.
+ * @param[in] n          Number of rows (0 is a no-op).
  * @param[in] ids        @p n ids, distinct.
  * @param[in] vectors    @p n rows of @p dims floats, row-major, contiguous.
  * @param[in] dims       Row length; must equal the database's dimensions.
@@ -355,6 +360,8 @@ QZ_API int qz_db_delete(qz_db *db, uint64_t id);
 
 /**
  * Read the vector and metadata stored under @p id.
+ * @param[in]  db        Handle.
+ * @param[in]  id        The id to read.
  * @param[out] vector    NULL, or room for @p vector_cap floats.
  * @param[in]  vector_cap Floats that fit in @p vector (>= dimensions when @p vector is not NULL).
  * @param[out] meta      NULL, or a buffer of @p meta_cap bytes.
@@ -373,6 +380,7 @@ QZ_API int qz_db_contains(qz_db *db, uint64_t id);
 
 /**
  * Top-k nearest neighbours of @p query, nearest first.
+ * @param[in]  db         Handle.
  * @param[in]  query      @p dims floats.
  * @param[in]  dims       Must equal the database's dimensions (else ::QZ_EDIM).
  * @param[in]  k          1..::QZ_MAX_K. A k above the live count returns them all.
@@ -455,6 +463,11 @@ QZ_API int qz_kv_put(qz_db *db, const void *key, size_t klen, const void *val, s
 
 /**
  * Read the value of @p key into @p buf.
+ * @param[in]  db    Handle.
+ * @param[in]  key   Key bytes.
+ * @param[in]  klen  Key length, 1..::QZ_MAX_KEY.
+ * @param[out] buf   Receives the value; may be NULL when @p cap is 0 (to ask the length).
+ * @param[in]  cap   Size of @p buf.
  * @param[out] vlen  Receives the value's length (also on ::QZ_ETOOSMALL).
  * @return ::QZ_OK; ::QZ_EINVAL; ::QZ_ERANGE; ::QZ_ENOTFOUND;
  *   ::QZ_ETOOSMALL (nothing written to @p buf); ::QZ_ECORRUPT; ::QZ_EIO.
