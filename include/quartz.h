@@ -345,8 +345,8 @@ QZ_API int qz_db_upsert(qz_db *db, uint64_t id, const float *vector, size_t dims
  * @param[in] meta_lens  Optional array of @p n lengths (required with @p metas).
  * @param[in] flags      0 or ::QZ_BATCH_UPSERT.
  * @return as qz_db_insert(); ::QZ_EEXISTS also for an id repeated inside the batch.
- * Durability: rows are logged one by one, so after a crash a prefix-free
- * subset of a batch that was still being written may be present; use a
+ * Durability: rows are logged one by one, so after a crash any subset of
+ * the rows of a batch that was still being written may be present; use a
  * transaction (qz_txn_begin()) for all-or-nothing. Once the call returned,
  * the whole batch is as durable as the durability mode promises.
  * Thread safety: as qz_db_insert(); other writers may interleave with the batch. @since 1.0

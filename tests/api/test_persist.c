@@ -12,6 +12,8 @@
  * codes and shared memory and never run cmocka assertions.
  */
 #include <errno.h>
+#include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +289,15 @@ static void reopen_after_deletes_and_upserts_returns_identical_results(void **st
     drop_dir(tmp, path);
 }
 
+/* cmocka catches SIGSEGV, SIGBUS, SIGILL and SIGFPE to fail the running
+ * test; a fork()ed child must not do that (it would go on running the rest
+ * of the suite): it dies of the signal, and the parent reports it. */
+static void child_default_signals(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
+}
+
 #define CHILD_OK(expr)                                                                                             \
     do {                                                                                                           \
         int c_rc_ = (expr);                                                                                        \
@@ -318,12 +329,13 @@ static void reopen_after_flush_in_child_that_exits_without_close_matches(void **
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
+            child_default_signals();
             qz_open_options o = base_opts(QZ_METRIC_L2);
             o.durability = QZ_DURABILITY_BATCHED;
             qz_db *db;
             CHILD_OK(qz_db_open(path, &o, &db));
             if (pass == 0) CHILD_OK(build(db, x)); /* a fresh database */
-            else CHILD_OK(mutate(db, x2, 3));        /* writes on top of what pass 0 left */
+            else CHILD_OK(mutate(db, x2, 3));      /* writes on top of what pass 0 left */
             CHILD_OK(qz_db_flush(db));
             CHILD_OK(record(db, qs, shared));
             _exit(0); /* no qz_db_close(): the process just ends */
@@ -362,6 +374,7 @@ static void second_writer_process_gets_ebusy_and_changes_nothing(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        child_default_signals();
         int code = 0;
         qz_db *other = NULL;
         qz_open_options oo = base_opts(QZ_METRIC_L2);
@@ -406,6 +419,7 @@ static void second_writer_process_gets_ebusy_and_changes_nothing(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        child_default_signals();
         qz_db *other = NULL;
         CHILD_OK(qz_db_open(path, NULL, &other));
         CHILD_OK(qz_db_close(other));
@@ -556,6 +570,96 @@ static void reopen_with_other_dimensions_or_metric_is_refused_and_zero_adopts_st
     drop_dir(tmp, path);
 }
 
+/* ---- a crash after the snapshot's entry point changed ------------------------ */
+
+/* Every live id of 0..n-1 and extra.. is found by a search for its own
+ * vector with ef above the count; returns how many are not. */
+static size_t own_vector_misses(qz_db *db, const float *x, size_t n, const float *y, size_t ny, uint64_t skip_id)
+{
+    qz_search_params sp = QZ_SEARCH_PARAMS_INIT;
+    sp.ef = (uint32_t)(2 * (n + ny));
+    size_t misses = 0;
+    for (size_t i = 0; i < n + ny; i++) {
+        uint64_t id = i < n ? i : MAXID + (i - n);
+        if (id == skip_id) continue;
+        const float *v = i < n ? x + i * DIM : y + (i - n) * DIM;
+        uint64_t got;
+        float d;
+        size_t found;
+        TU_OK(qz_db_search(db, v, DIM, 1, &sp, &got, &d, &found));
+        misses += !(found == 1 && got == id && d == 0.0f);
+    }
+    return misses;
+}
+
+static void reopen_after_crash_that_replaced_the_snapshot_entry_point_keeps_all_findable(void **state)
+{
+    (void)state;
+    /* LIBRARY BUG (reported, not fixed here), lib/api/persist.c load():
+     * graph-snapshot nodes whose VECTORS record was deleted or replaced after
+     * the snapshot stay DELETED with vector memory that was never written
+     * while insert_pending() inserts the records written after the snapshot.
+     * Those inserts compute distances to garbage (and the snapshot's entry
+     * point can be such a node), so the new nodes do not link to the
+     * restored graph; the repair at the end of load() then removes the old
+     * entry point and the entry moves into the new nodes' component. Result
+     * here (glibc's M_PERTURB makes the garbage non-zero, as reused heap
+     * memory is in a long-lived process): 1 of 519 live nodes reachable,
+     * searches for stored vectors return wrong ids; gets still work. The
+     * crash test saw the same split without M_PERTURB (905 of 1051 nodes
+     * cut off). Same root cause: qz_db_check() on a read-only open of such a
+     * directory can fail with "non-finite component" (see test_crash.c).
+     * Remove this skip() once fixed. */
+    skip();
+    char *tmp, *path = db_path(&tmp);
+    const size_t n = 500, ny = 20;
+    float *x = tu_dataset(n, DIM, 10, 71), *y = tu_dataset(ny, DIM, 10, 72), *z = tu_dataset(1, DIM, 10, 73);
+    size_t misses[2];
+    mallopt(M_PERTURB, 0x80); /* freshly malloc()ed memory is not zero */
+    for (int mode = 0; mode < 2; mode++) {
+        tu_rmtree(path);
+        qz_open_options o = base_opts(QZ_METRIC_L2);
+        o.durability = QZ_DURABILITY_SYNC;
+        o.threads = 1;
+        qz_db *db;
+        TU_OK(qz_db_open(path, &o, &db));
+        uint64_t *ids = malloc(n * sizeof *ids);
+        for (size_t i = 0; i < n; i++) ids[i] = i;
+        TU_OK(qz_db_insert_batch(db, n, ids, x, DIM, NULL, NULL, 0));
+        free(ids);
+        TU_OK(qz_db_close(db)); /* snapshot */
+        TU_OK(qz_db_open(path, &o, &db));
+        uint64_t entry = atomic_load(&db->index->entry);
+        uint64_t entry_id = db->index->labels[(uint32_t)entry];
+        TU_OK(qz_db_close(db));
+
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            child_default_signals();
+            CHILD_OK(qz_db_open(path, &o, &db));
+            if (mode == 0) CHILD_OK(qz_db_delete(db, entry_id));
+            else CHILD_OK(qz_db_upsert(db, entry_id, z, DIM, NULL, 0));
+            for (size_t i = 0; i < ny; i++) CHILD_OK(qz_db_insert(db, MAXID + i, y + i * DIM, DIM, NULL, 0));
+            _exit(0); /* SYNC: all acknowledged; no close, so the snapshot is the old one */
+        }
+        assert_int_equal(wait_child(pid), 0);
+        TU_OK(qz_db_open(path, &o, &db));
+        misses[mode] = own_vector_misses(db, x, n, y, ny, entry_id);
+        print_message("entry point (id %llu) %s after the snapshot, crash, reopen: %zu of %zu stored vectors not found "
+                      "by a search for themselves\n",
+                      (unsigned long long)entry_id, mode ? "upserted" : "deleted", misses[mode], n + ny - 1);
+        TU_OK(qz_db_check(db));
+        TU_OK(qz_db_close(db));
+    }
+    mallopt(M_PERTURB, 0);
+    free(x), free(y), free(z);
+    drop_dir(tmp, path);
+    assert_int_equal(misses[0], 0);
+    assert_int_equal(misses[1], 0);
+}
+
 /* ---- big database ---------------------------------------------------------- */
 
 #define BIG_DIM 1024
@@ -680,6 +784,7 @@ int main(void)
         cmocka_unit_test(second_writer_process_gets_ebusy_and_changes_nothing),
         cmocka_unit_test(readonly_open_reads_everything_and_refuses_writes),
         cmocka_unit_test(reopen_with_other_dimensions_or_metric_is_refused_and_zero_adopts_stored),
+        cmocka_unit_test(reopen_after_crash_that_replaced_the_snapshot_entry_point_keeps_all_findable),
         cmocka_unit_test(database_grows_past_initial_map_and_clean_reopen_inserts_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
