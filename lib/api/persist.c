@@ -244,10 +244,14 @@ static int load(qz_db *db)
                 cur == sl)
                 qz__idmap_del(&db->ids, h->labels[sl]);
         }
-        rc = insert_pending(db, &ls);
+        /* Unlink those dead nodes BEFORE inserting anything: they hold no
+         * vector, so they must not guide insertions, and one of them may be
+         * the snapshot's entry point (repair picks a live one, or none). An
+         * in-memory repair, so read-only handles do it too. */
+        if (atomic_load(&h->n_deleted)) rc = qz__hnsw_repair(h);
+        if (rc == QZ_OK) rc = insert_pending(db, &ls);
     }
     free_pending(&ls);
-    if (rc == QZ_OK && atomic_load(&db->index->n_deleted) && !db->readonly) rc = qz__hnsw_repair(db->index);
     db->snapshot_dirty = ls.n != 0 || !ls.graph;
     return rc;
 }

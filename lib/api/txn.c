@@ -170,6 +170,23 @@ static int exists_after(qz_db *db, const qz_txn *t, size_t upto, uint64_t id)
 }
 
 #ifdef QZ_HAVE_LMDB
+/* Is `key` absent before op `upto` (earlier ops of this txn, then the store)? */
+static int kv_absent(qz_db *db, const qz_txn *t, size_t upto, const void *key, size_t klen)
+{
+    for (size_t i = upto; i-- > 0;) {
+        const txn_op *o = &t->ops[i];
+        if (o->type < OP_KV_PUT || o->klen != klen || memcmp(o->data, key, klen)) continue;
+        return o->type == OP_KV_DEL;
+    }
+    size_t n;
+    int rc = qz__journal_kv_get(db->journal, key, klen, NULL, 0, &n);
+    if (rc == QZ_ENOTFOUND) {
+        qz__err_clear();
+        return 1;
+    }
+    return 0;
+}
+
 static int log_group(qz_db *db, qz_txn *t, uint64_t *seq)
 {
     qz__jgroup *g;
@@ -184,7 +201,12 @@ static int log_group(qz_db *db, qz_txn *t, uint64_t *seq)
             break;
         case OP_DELETE: rc = qz__jgroup_del(g, o->id); break;
         case OP_KV_PUT: rc = qz__jgroup_kv_put(g, o->data, o->klen, (uint8_t *)o->data + o->klen, o->len - o->klen); break;
-        default: rc = qz__jgroup_kv_del(g, o->data, o->klen); break;
+        default:
+            /* Deleting an absent key is a no-op (as in memory): leave it out
+             * of the group unless an earlier put of this txn creates it. */
+            if (kv_absent(db, t, i, o->data, o->klen)) break;
+            rc = qz__jgroup_kv_del(g, o->data, o->klen);
+            break;
         }
     }
     if (rc < 0) {

@@ -175,6 +175,9 @@ static int load_chunk(const void *key, size_t klen, const void *val, size_t vlen
             atomic_fetch_add(&h->upper_bytes, (size_t)level * (h->M + 1) * sizeof *blk);
         }
         h->upper[sl] = blk;
+        /* Zero the vector: a node whose record is gone never gets one, and
+         * the repair that unlinks it may still compute distances to it. */
+        memset(qz__node0(h, sl) + h->vec_offset, 0, h->vec_bytes);
         h->levels[sl] = (uint8_t)level;
         h->labels[sl] = label;
         h->seqs[sl] = seq;

@@ -605,6 +605,23 @@ int qz__storage_lmdb_open_ex(const char *dir, uint32_t flags, uint64_t map, qz_s
     }
     s->psize = st.ms_psize;
     s->maxkey = (unsigned)mdb_env_get_maxkeysize(s->env);
+    /* LMDB maps the file and trusts its meta page: pages past the end of a
+     * truncated file would be touched with SIGBUS. Refuse such a file. */
+    {
+        MDB_envinfo ei;
+        char path[4096];
+        struct stat fst;
+        snprintf(path, sizeof path, "%s/data.mdb", dir);
+        if ((rc = mdb_env_info(s->env, &ei)) != 0) {
+            qrc = lm_fail(rc, "reading the environment info of %s", dir);
+            goto fail;
+        }
+        if (stat(path, &fst) == 0 && (uint64_t)fst.st_size < ((uint64_t)ei.me_last_pgno + 1) * s->psize) {
+            qrc = qz__err(QZ_ECORRUPT, "lmdb storage: %s is %lld bytes but its meta page uses %llu pages of %u bytes",
+                          path, (long long)fst.st_size, (unsigned long long)ei.me_last_pgno + 1, s->psize);
+            goto fail;
+        }
+    }
     if ((qrc = open_tables(s)) < 0) goto fail;
 
     qz_storage *b = &s->base;

@@ -571,18 +571,14 @@ static int own_vector_found(qz_db *db, const float *v, uint64_t id, uint32_t ef,
 
 /* Every present id is found by its own vector; no absent id is ever returned.
  *
- * LIBRARY BUGS (reported, not fixed here) make the first half fail now and
- * then, so misses are counted and printed (with how many live nodes no walk
- * from the entry point reaches) but fail only with QZ_CRASH_STRICT_SEARCH=1:
- *  - lib/api/persist.c load() inserts the records written after the graph
- *    snapshot while snapshot nodes whose record was deleted or replaced are
- *    still in the graph with never-written vector memory; when the entry
- *    point is one of them the new nodes form a separate graph and the entry
- *    moves into it (seen here: 905 of 1051 live nodes cut off; made
- *    deterministic in test_persist.c, reopen_after_crash_that_replaced_...).
- *  - lib/index: churn of inserts, upserts and deletes leaves single nodes
- *    that no search reaches, also in memory without any crash (12 of 35971
- *    own-vector searches missed under this workload).
+ * A known limitation makes the first half fail now and then, so misses are
+ * counted and printed (with how many live nodes no walk from the entry point
+ * reaches) and fail only with QZ_CRASH_STRICT_SEARCH=1: churn of inserts,
+ * upserts and deletes can leave a single node with no in-links, which no
+ * search reaches, also in memory without any crash (12 of 35971 own-vector
+ * searches missed under this workload; hnswlib shows the same effect).
+ * (A load-order bug that once cut most of the graph off after a crash is
+ * fixed and guarded by test_persist.c.)
  * Every present id is still checked by get(), contains() and the live
  * count in read_state(), and the second half (no absent id returned) and
  * qz_db_check() always fail the test. */
@@ -878,20 +874,6 @@ static void acknowledged_writes_survive_sigkill_in_sync_then_batched_mode(void *
 static void readonly_open_after_sigkill_sees_acknowledged_state_and_passes_check(void **unused)
 {
     (void)unused;
-    /* LIBRARY BUG (reported, not fixed here): a read-only open of a directory
-     * whose graph snapshot is older than its VECTORS table (any crash after
-     * a delete or upsert that followed the last flush/close) keeps the
-     * snapshot's nodes that found no matching record as DELETED slots whose
-     * vector memory was never written (lib/api/persist.c load(): the repair
-     * that unlinks them is skipped when db->readonly). qz_db_check() then
-     * fails with QZ_ECORRUPT "slot N holds a non-finite component" whenever
-     * that garbage is NaN/inf (seen in the release build; under ASan the
-     * malloc fill 0xbe is finite, so it passes there), and searches walk
-     * through nodes with garbage vectors. Intermittent (it depends on what
-     * the heap held); the same uninitialised nodes break writable opens too,
-     * see test_persist.c, reopen_after_crash_that_replaced_the_snapshot_...
-     * Remove this skip() once fixed. */
-    skip();
     run *R = run_new(777);
     R->readonly_every = 2;
     run_rounds(R, QZ_DURABILITY_SYNC, 20);

@@ -618,13 +618,6 @@ static void txn_kv_delete_of_absent_key_is_ignored_in_memory(void **s)
 static void txn_kv_delete_of_absent_key_is_ignored_in_directory(void **s)
 {
     (void)s;
-    /* LIBRARY BUG (reported, not fixed here): on a directory database,
-     * qz_txn_kv_delete() of a key that does not exist makes qz_txn_commit()
-     * fail with QZ_ENOTFOUND ("no key-value entry under that key"), because
-     * qz__jgroup_kv_del() in lib/wal/journal.c refuses absent keys; quartz.h
-     * says absent keys are ignored, and the in-memory database ignores them.
-     * The failed commit applies nothing. Remove this skip() once fixed. */
-    skip();
     char *tmp = tu_tempdir();
     char path[256];
     snprintf(path, sizeof path, "%s/db", tmp);

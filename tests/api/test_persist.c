@@ -595,22 +595,6 @@ static size_t own_vector_misses(qz_db *db, const float *x, size_t n, const float
 static void reopen_after_crash_that_replaced_the_snapshot_entry_point_keeps_all_findable(void **state)
 {
     (void)state;
-    /* LIBRARY BUG (reported, not fixed here), lib/api/persist.c load():
-     * graph-snapshot nodes whose VECTORS record was deleted or replaced after
-     * the snapshot stay DELETED with vector memory that was never written
-     * while insert_pending() inserts the records written after the snapshot.
-     * Those inserts compute distances to garbage (and the snapshot's entry
-     * point can be such a node), so the new nodes do not link to the
-     * restored graph; the repair at the end of load() then removes the old
-     * entry point and the entry moves into the new nodes' component. Result
-     * here (glibc's M_PERTURB makes the garbage non-zero, as reused heap
-     * memory is in a long-lived process): 1 of 519 live nodes reachable,
-     * searches for stored vectors return wrong ids; gets still work. The
-     * crash test saw the same split without M_PERTURB (905 of 1051 nodes
-     * cut off). Same root cause: qz_db_check() on a read-only open of such a
-     * directory can fail with "non-finite component" (see test_crash.c).
-     * Remove this skip() once fixed. */
-    skip();
     char *tmp, *path = db_path(&tmp);
     const size_t n = 500, ny = 20;
     float *x = tu_dataset(n, DIM, 10, 71), *y = tu_dataset(ny, DIM, 10, 72), *z = tu_dataset(1, DIM, 10, 73);
