@@ -196,6 +196,10 @@ uint32_t qz__hnsw_descend(const qz__hnsw *h, const void *q, uint32_t ep, int fro
 size_t qz__hnsw_search_layer(const qz__hnsw *h, qz__search_ctx *c, const void *q, uint32_t ep, int level,
                              size_t ef, int mode, qz__accept_fn filter, void *fuser, qz__hit **out);
 
+/* Add a link nb -> slot on `level`, pruning nb's full list with the
+ * heuristic (slot may be the one pruned). tmp holds M0 + 1 hits. */
+void qz__hnsw_connect_back(qz__hnsw *h, uint32_t nb, uint32_t slot, int level, qz__hit *tmp);
+
 /* -------- hnsw_delete.c -------- */
 /* Mark a LIVE slot deleted: never a result again. Caller holds `resize` shared. */
 void qz__hnsw_mark_deleted(qz__hnsw *h, uint32_t slot);

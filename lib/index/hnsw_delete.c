@@ -173,6 +173,71 @@ static int repair_list(qz__hnsw *h, qz__search_ctx *c, uint32_t p, int l)
     return QZ_OK;
 }
 
+/*
+ * Orphans: a live node that no live node links to on layer 0 can be reached
+ * by no search. Back-link pruning during insertion (also in hnswlib) and the
+ * loss of deleted neighbours both create them, a handful per ten thousand
+ * under heavy churn. While the graph is held still for repair, count the
+ * in-links and link every orphan in again: search for it as if inserting
+ * it, and offer it to its nearest live nodes; when the heuristic prunes it
+ * from all of them, it takes the place of the farthest link of the nearest.
+ */
+static int relink_orphans(qz__hnsw *h, qz__search_ctx *c, uint32_t hw)
+{
+    uint64_t e = atomic_load(&h->entry);
+    if (e == UINT64_MAX) return QZ_OK;
+    uint32_t *indeg = qz__calloc(hw ? hw : 1, sizeof *indeg);
+    qz__hit *tmp = qz__malloc((h->M0 + 1) * sizeof *tmp);
+    if (!indeg || !tmp) {
+        qz__free(indeg);
+        qz__free(tmp);
+        return qz__err(QZ_ENOMEM, "out of memory checking the graph for orphans");
+    }
+    for (uint32_t p = 0; p < hw; p++) {
+        unsigned st = atomic_load_explicit(&h->state[p], memory_order_relaxed);
+        if (st != QZ__LIVE && st != QZ__INSERTING) continue;
+        _Atomic uint32_t *ll = qz__links(h, p, 0);
+        uint32_t n = atomic_load_explicit(&ll[0], memory_order_relaxed);
+        for (uint32_t i = 1; i <= n; i++) {
+            uint32_t t = atomic_load_explicit(&ll[i], memory_order_relaxed);
+            if (!is_deleted(h, t)) indeg[t]++;
+        }
+    }
+    for (uint32_t p = 0; p < hw; p++) {
+        unsigned st = atomic_load_explicit(&h->state[p], memory_order_relaxed);
+        if ((st != QZ__LIVE && st != QZ__INSERTING) || indeg[p] || p == (uint32_t)e) continue;
+        const void *v = qz__node_vec(h, p);
+        uint32_t ep = qz__hnsw_descend(h, v, (uint32_t)e, (int)(e >> 32), 0);
+        qz__hit *res;
+        qz__ctx_new_tag(c);
+        size_t m = qz__hnsw_search_layer(h, c, v, ep, 0, h->ef_construction, 0, NULL, NULL, &res);
+        size_t w = 0;
+        for (size_t i = 0; i < m; i++)
+            if (res[i].slot != p && !is_deleted(h, res[i].slot)) res[w++] = res[i];
+        size_t kept = qz__hnsw_select(h, res, w, h->M);
+        int linked = 0;
+        for (size_t i = 0; i < kept; i++) {
+            uint32_t nb = res[i].slot;
+            qz__hnsw_connect_back(h, nb, p, 0, tmp);
+            _Atomic uint32_t *ll = qz__links(h, nb, 0);
+            uint32_t n = atomic_load_explicit(&ll[0], memory_order_relaxed);
+            for (uint32_t j = 1; j <= n && !linked; j++) linked = atomic_load_explicit(&ll[j], memory_order_relaxed) == p;
+        }
+        if (!linked && kept) {
+            _Atomic uint32_t *ll = qz__links(h, res[0].slot, 0);
+            uint32_t n = atomic_load_explicit(&ll[0], memory_order_relaxed);
+            if (n) atomic_store_explicit(&ll[n], p, memory_order_release);
+            else {
+                atomic_store_explicit(&ll[1], p, memory_order_release);
+                atomic_store_explicit(&ll[0], 1, memory_order_release);
+            }
+        }
+    }
+    qz__free(indeg);
+    qz__free(tmp);
+    return QZ_OK;
+}
+
 int qz__hnsw_repair(qz__hnsw *h)
 {
     pthread_rwlock_wrlock(&h->resize);
@@ -191,6 +256,7 @@ int qz__hnsw_repair(qz__hnsw *h)
         for (int l = h->levels[p]; l >= 0 && rc == QZ_OK; l--)
             if (has_deleted_link(h, p, l)) rc = repair_list(h, c, p, l);
     }
+    if (rc == QZ_OK) rc = relink_orphans(h, c, hw);
     qz__ctx_put(h, c);
     if (rc < 0) goto out; /* lists already repaired stay valid; deleted nodes stay as waypoints */
 

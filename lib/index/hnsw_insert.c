@@ -51,7 +51,7 @@ static void write_links(_Atomic uint32_t *ll, const qz__hit *sel, size_t n)
 
 /* Add a back link from `nb` to `slot` at `level`, pruning nb's list with the
  * heuristic when it is full. `tmp` holds max_links + 1 hits. */
-static void connect_back(qz__hnsw *h, uint32_t nb, uint32_t slot, int level, qz__hit *tmp)
+void qz__hnsw_connect_back(qz__hnsw *h, uint32_t nb, uint32_t slot, int level, qz__hit *tmp)
 {
     size_t max = qz__max_links(h, level);
     qz__spin_lock(&h->locks[nb]);
@@ -163,7 +163,7 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
             qz__spin_lock(&h->locks[slot]);
             write_links(qz__links(h, slot, l), s, nsel[l]);
             qz__spin_unlock(&h->locks[slot]);
-            for (size_t i = 0; i < nsel[l]; i++) connect_back(h, s[i].slot, slot, l, tmp);
+            for (size_t i = 0; i < nsel[l]; i++) qz__hnsw_connect_back(h, s[i].slot, slot, l, tmp);
         }
         qz__free(sel);
         qz__free(nsel);
