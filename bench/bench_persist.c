@@ -271,7 +271,10 @@ int main(int argc, char **argv)
             if (nq > qn) nq = qn;
             size_t hits = 0;
             double ts = now_s();
-            for (size_t i = 0; i < nq; i++) {
+            /* queries spread over the file: GloVe's are in word-frequency order */
+            size_t step = qn / nq ? qn / nq : 1;
+            for (size_t k = 0; k < nq; k++) {
+                size_t i = k * step;
                 uint64_t res[10];
                 size_t found;
                 CHECK(qz_db_search(db, q + i * dim, dim, 10, NULL, res, NULL, &found));

@@ -34,7 +34,10 @@ static void check_dataset(const char *name, uint32_t metric)
     TU_OK(qz_db_check(db));
     uint32_t efs[] = {10, 20, 40, 80, 120, 160, 200};
     double best = 0;
-    size_t nq = d.nq > 2000 ? 2000 : d.nq; /* enough for +-0.5% */
+    /* 2000 queries spread over the whole file (enough for +-0.5%): the
+     * GloVe queries are in word-frequency order, and the first ones are
+     * markedly easier than the rest. */
+    size_t step = d.nq > 2000 ? d.nq / 2000 : 1, nq = d.nq / step;
     for (size_t e = 0; e < sizeof efs / sizeof *efs; e++) {
         qz_search_params sp = QZ_SEARCH_PARAMS_INIT;
         sp.ef = efs[e];
@@ -43,9 +46,10 @@ static void check_dataset(const char *name, uint32_t metric)
             uint64_t got[10];
             float dist[10];
             size_t n;
-            const float *qv = d.query + q * d.dim;
+            size_t qi = q * step;
+            const float *qv = d.query + qi * d.dim;
             TU_OK(qz_db_search(db, qv, d.dim, 10, &sp, got, dist, &n));
-            double tenth = d.gt_dist[q * d.gt_k + 9];
+            double tenth = d.gt_dist[qi * d.gt_k + 9];
             for (size_t i = 0; i < n; i++) {
                 double dd = tu_distance(d.base + got[i] * d.dim, qv, d.dim, metric);
                 if (metric == QZ_METRIC_L2) dd = sqrt(dd);
