@@ -4,7 +4,8 @@
 #                 real-data recall tests when ../shared/data is present)
 #   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer, every suite
 #                 but the slow real-data one
-#   build-tsan/   ThreadSanitizer, the concurrency tests
+#   build-tsan/   ThreadSanitizer: the concurrency test and the tests whose
+#                 calls start threads (batch inserts, repair, kv, filters)
 # The last line is "N passed, M failed", counted from meson's test logs
 # (one count per test program). Exit status is 0 only if nothing failed.
 set -uo pipefail
@@ -55,6 +56,6 @@ UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
   -- --no-suite slow --timeout-multiplier 4
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   run build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Dbench=false \
-  -- --suite api --timeout-multiplier 6 test_threads test_crud
+  -- --suite api --timeout-multiplier 6 test_threads test_crud test_delete test_filter test_kv
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
