@@ -165,7 +165,9 @@ static inline float qz__dist(const qz__hnsw *h, const void *a, const void *b)
 
 /* -------- hnsw_insert.c -------- */
 /* Insert the stored-form vector `vec` into the allocated `slot`. The payload
- * (owned by the index from now on, may be NULL) and seq are attached. When
+ * (owned by the index from now on, may be NULL) and seq are attached. On
+ * failure the payload is freed and the slot released or left DELETED for
+ * the next repair; either way the caller owns neither any more. When
  * `publish` is 0 the node stays INSERTING (not a result) until
  * qz__hnsw_publish(). Caller must NOT hold `resize`. */
 int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec, void *payload,

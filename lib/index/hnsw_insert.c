@@ -88,11 +88,15 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
     if (level > 0) {
         blk_bytes = (size_t)level * (h->M + 1) * sizeof(uint32_t);
         blk = qz__calloc(1, blk_bytes);
-        if (!blk) return qz__err(QZ_ENOMEM, "out of memory for the upper-layer links of a node");
     }
     qz__hit *tmp = qz__malloc((h->M0 + 1) * sizeof *tmp);
-    if (!tmp) {
+    if (!tmp || (level > 0 && !blk)) {
+        /* Nothing is linked yet: the slot goes back, the payload is freed
+         * (the index owns it from the call on, success or not). */
         qz__free(blk);
+        qz__free(tmp);
+        qz__free(payload);
+        qz__hnsw_release_slot(h, slot);
         return qz__err(QZ_ENOMEM, "out of memory inserting a vector");
     }
 
