@@ -45,11 +45,14 @@ int qz__search_params_read(const qz_search_params *user, qz_search_params *out);
 /* vector.c: argument checks shared by writes and searches; encodes into `out`. */
 int qz__check_vector(const qz_db *db, const float *v, size_t dims, const char *what);
 
-/* kv.c: argument checks shared with transactions. */
+/* kv.c: argument checks shared by writes, kv and transactions. */
 int qz__kv_check_key(const void *key, size_t klen);
-int qz__kv_check_value(const void *val, size_t vlen);
+/* A byte range (metadata, value): at most QZ_MAX_METADATA, NULL only if empty. */
+int qz__check_bytes(const void *p, size_t len, const char *what);
 
 /* write.c */
+/* The index's metadata blob: u32 length, then the bytes; NULL when len is 0. */
+int qz__payload_new(const void *meta, size_t len, void **out);
 int qz__db_write(qz_db *db, uint64_t id, const float *vec, const void *meta, size_t meta_len, int upsert,
                  int wait, uint64_t *seq);
 /* Load path: insert an already-encoded vector without journaling. */

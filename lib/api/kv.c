@@ -20,10 +20,10 @@ int qz__kv_check_key(const void *key, size_t klen)
     return QZ_OK;
 }
 
-int qz__kv_check_value(const void *val, size_t vlen)
+int qz__check_bytes(const void *p, size_t len, const char *what)
 {
-    if (vlen && !val) return qz__err(QZ_EINVAL, "value is NULL but its length is %zu", vlen);
-    if (vlen > QZ_MAX_METADATA) return qz__err(QZ_ERANGE, "value is %zu bytes, the limit is %u", vlen, QZ_MAX_METADATA);
+    if (len > QZ_MAX_METADATA) return qz__err(QZ_ERANGE, "%s is %zu bytes, the limit is %u", what, len, QZ_MAX_METADATA);
+    if (len && !p) return qz__err(QZ_EINVAL, "%s is NULL but its length is %zu", what, len);
     return QZ_OK;
 }
 
@@ -54,7 +54,7 @@ QZ_API int qz_kv_put(qz_db *db, const void *key, size_t klen, const void *val, s
     QZ__API_ENTER();
     QZ_CHECK(check_db(db, 1));
     QZ_CHECK(qz__kv_check_key(key, klen));
-    QZ_CHECK(qz__kv_check_value(val, vlen));
+    QZ_CHECK(qz__check_bytes(val, vlen, "value"));
     if (!val) val = "";
 #ifdef QZ_HAVE_LMDB
     if (db->journal) {

@@ -24,6 +24,7 @@
 #include "index/hnsw_io.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/parallel.h"
 #include "util/sync.h"
 #include "wal/journal.h"
 
@@ -139,14 +140,8 @@ static int on_vector(uint64_t id, uint64_t seq, const void *vec, size_t vec_byte
     uint32_t slot;
     if (ls->graph && qz__idmap_get(&ls->db->ids, id, &slot) && h->seqs[slot] == seq &&
         atomic_load(&h->state[slot]) == QZ__DELETED) {
-        void *payload = NULL;
-        if (meta_len) {
-            payload = qz__malloc(sizeof(uint32_t) + meta_len);
-            if (!payload) return ls->rc = qz__err(QZ_ENOMEM, "out of memory loading metadata");
-            uint32_t l = (uint32_t)meta_len;
-            memcpy(payload, &l, sizeof l);
-            memcpy((uint8_t *)payload + sizeof l, meta, meta_len);
-        }
+        void *payload;
+        if (qz__payload_new(meta, meta_len, &payload) < 0) return ls->rc = QZ_ENOMEM;
         qz__hnsw_attach(h, slot, vec, payload);
         return 0;
     }
@@ -174,26 +169,11 @@ static int on_vector(uint64_t id, uint64_t seq, const void *vec, size_t vec_byte
     return 0;
 }
 
-typedef struct insert_job {
-    load_state *ls;
-    atomic_size_t next;
-    atomic_int rc;
-} insert_job;
-
-static void *insert_worker(void *arg)
+static int insert_one(size_t i, void *u)
 {
-    insert_job *j = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&j->next, 1);
-        if (i >= j->ls->n || atomic_load(&j->rc) < 0) break;
-        pending *p = &j->ls->p[i];
-        int rc = qz__db_load_one(j->ls->db, p->id, p->seq, p->enc, p->meta, p->meta_len);
-        if (rc < 0) {
-            int expect = 0;
-            atomic_compare_exchange_strong(&j->rc, &expect, rc);
-        }
-    }
-    return NULL;
+    load_state *ls = u;
+    pending *p = &ls->p[i];
+    return qz__db_load_one(ls->db, p->id, p->seq, p->enc, p->meta, p->meta_len);
 }
 
 /* Insert the records the snapshot did not cover, on every configured thread. */
@@ -201,17 +181,7 @@ static int insert_pending(qz_db *db, load_state *ls)
 {
     if (!ls->n) return QZ_OK;
     QZ_CHECK(qz__hnsw_reserve(db->index, qz__hnsw_high_water(db->index) + ls->n));
-    insert_job j = {.ls = ls};
-    atomic_init(&j.next, 0);
-    atomic_init(&j.rc, 0);
-    size_t nt = db->opts.threads > 64 ? 64 : db->opts.threads;
-    pthread_t th[64];
-    size_t started = 0;
-    for (size_t t = 1; t < nt; t++)
-        if (pthread_create(&th[started], NULL, insert_worker, &j) == 0) started++;
-    insert_worker(&j);
-    for (size_t t = 0; t < started; t++) pthread_join(th[t], NULL);
-    int rc = atomic_load(&j.rc);
+    int rc = qz__parallel_for(ls->n, db->opts.threads, insert_one, ls);
     return rc < 0 ? qz__err(rc, "loading vectors written after the last graph snapshot failed") : QZ_OK;
 }
 

@@ -85,21 +85,15 @@ QZ_API int qz_txn_upsert(qz_txn *t, uint64_t id, const float *vector, size_t dim
     QZ__API_ENTER();
     if (!t) return qz__err(QZ_EINVAL, "txn is NULL");
     QZ_CHECK(qz__check_vector(t->db, vector, dims, "vector"));
-    QZ_CHECK(qz__kv_check_value(meta, meta_len));
-    void *enc = qz__malloc(t->db->index->vec_bytes);
-    void *m = meta_len ? qz__malloc(sizeof(uint32_t) + meta_len) : NULL;
-    txn_op *o = (enc && (m || !meta_len)) ? push(t) : NULL;
+    QZ_CHECK(qz__check_bytes(meta, meta_len, "metadata"));
+    void *enc = qz__malloc(t->db->index->vec_bytes), *m = NULL;
+    txn_op *o = enc && qz__payload_new(meta, meta_len, &m) == QZ_OK ? push(t) : NULL;
     if (!o) {
         qz__free(enc);
         qz__free(m);
         return qz__err(QZ_ENOMEM, "out of memory adding to a transaction");
     }
     qz__hnsw_encode(t->db->index, vector, enc);
-    if (m) {
-        uint32_t l = (uint32_t)meta_len;
-        memcpy(m, &l, sizeof l);
-        memcpy((uint8_t *)m + sizeof l, meta, meta_len);
-    }
     o->type = OP_UPSERT;
     o->id = id;
     o->enc = enc;
@@ -123,7 +117,7 @@ static int add_kv(qz_txn *t, int type, const void *key, size_t klen, const void 
 {
     if (!t) return qz__err(QZ_EINVAL, "txn is NULL");
     QZ_CHECK(qz__kv_check_key(key, klen));
-    QZ_CHECK(qz__kv_check_value(val, vlen));
+    QZ_CHECK(qz__check_bytes(val, vlen, "value"));
     void *d = qz__malloc(klen + vlen);
     txn_op *o = d ? push(t) : NULL;
     if (!o) {

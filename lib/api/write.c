@@ -21,11 +21,12 @@
 #include "api/db_internal.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/parallel.h"
 #ifdef QZ_HAVE_LMDB
 #include "wal/journal.h"
 #endif
 
-static int make_payload(const void *meta, size_t len, void **out)
+int qz__payload_new(const void *meta, size_t len, void **out)
 {
     *out = NULL;
     if (len == 0) return QZ_OK;
@@ -35,14 +36,6 @@ static int make_payload(const void *meta, size_t len, void **out)
     memcpy(p, &l, sizeof l);
     memcpy(p + sizeof l, meta, len);
     *out = p;
-    return QZ_OK;
-}
-
-static int check_meta(const void *meta, size_t len, const char *what)
-{
-    if (len > QZ_MAX_METADATA)
-        return qz__err(QZ_ERANGE, "%s is %zu bytes, the limit is %u", what, len, QZ_MAX_METADATA);
-    if (len && !meta) return qz__err(QZ_EINVAL, "%s is NULL but its length is %zu", what, len);
     return QZ_OK;
 }
 
@@ -62,7 +55,7 @@ static int write_encoded(qz_db *db, uint64_t id, const void *enc, const void *me
                          int journal, uint64_t seq_in, uint64_t *seq_out)
 {
     void *payload;
-    QZ_CHECK(make_payload(meta, meta_len, &payload));
+    QZ_CHECK(qz__payload_new(meta, meta_len, &payload));
     qz__idmap_shard *sh = qz__idmap_shard_of(&db->ids, id);
     pthread_rwlock_rdlock(&db->writers);
     pthread_mutex_lock(&sh->write);
@@ -152,7 +145,7 @@ static int write_api(qz_db *db, uint64_t id, const float *vector, size_t dims, c
     QZ__API_ENTER();
     QZ_CHECK(writable(db));
     QZ_CHECK(qz__check_vector(db, vector, dims, "vector"));
-    QZ_CHECK(check_meta(meta, meta_len, "metadata"));
+    QZ_CHECK(qz__check_bytes(meta, meta_len, "metadata"));
     return qz__db_write(db, id, vector, meta, meta_len, upsert, 1, NULL);
 }
 
@@ -170,40 +163,28 @@ QZ_API int qz_db_upsert(qz_db *db, uint64_t id, const float *vector, size_t dims
 
 typedef struct batch_job {
     qz_db *db;
-    size_t n, dims;
+    size_t dims;
     const uint64_t *ids;
     const float *vectors;
     const void *const *metas;
     const size_t *meta_lens;
     int upsert;
-    atomic_size_t next;
-    atomic_int failed;
-    int rc;
+    pthread_mutex_t lock; /* guards msg and max_seq */
     char msg[256];
-    pthread_mutex_t lock;
     uint64_t max_seq;
 } batch_job;
 
-static void *batch_worker(void *arg)
+static int batch_row(size_t i, void *u)
 {
-    batch_job *j = arg;
-    for (;;) {
-        if (atomic_load_explicit(&j->failed, memory_order_relaxed)) break;
-        size_t i = atomic_fetch_add(&j->next, 1);
-        if (i >= j->n) break;
-        uint64_t seq = 0;
-        int rc = qz__db_write(j->db, j->ids[i], j->vectors + i * j->dims, j->metas ? j->metas[i] : NULL,
-                              j->metas ? j->meta_lens[i] : 0, j->upsert, 0, &seq);
-        pthread_mutex_lock(&j->lock);
-        if (rc < 0 && j->rc == QZ_OK) {
-            j->rc = rc;
-            snprintf(j->msg, sizeof j->msg, "row %zu: %s", i, qz__err_msg());
-            atomic_store(&j->failed, 1);
-        }
-        if (seq > j->max_seq) j->max_seq = seq;
-        pthread_mutex_unlock(&j->lock);
-    }
-    return NULL;
+    batch_job *j = u;
+    uint64_t seq = 0;
+    int rc = qz__db_write(j->db, j->ids[i], j->vectors + i * j->dims, j->metas ? j->metas[i] : NULL,
+                          j->metas ? j->meta_lens[i] : 0, j->upsert, 0, &seq);
+    pthread_mutex_lock(&j->lock);
+    if (rc < 0 && !j->msg[0]) snprintf(j->msg, sizeof j->msg, "row %zu: %s", i, qz__err_msg());
+    if (seq > j->max_seq) j->max_seq = seq;
+    pthread_mutex_unlock(&j->lock);
+    return rc;
 }
 
 typedef struct idrow {
@@ -234,7 +215,7 @@ static int validate_batch(qz_db *db, size_t n, const uint64_t *ids, const float 
         QZ_CHECK(qz__check_vector(db, vectors + i * dims, dims, what));
         if (metas) {
             snprintf(what, sizeof what, "row %zu metadata", i);
-            QZ_CHECK(check_meta(metas[i], meta_lens[i], what));
+            QZ_CHECK(qz__check_bytes(metas[i], meta_lens[i], what));
         }
     }
     idrow *r = qz__malloc(n * sizeof *r);
@@ -270,22 +251,14 @@ QZ_API int qz_db_insert_batch(qz_db *db, size_t n, const uint64_t *ids, const fl
     QZ_CHECK(qz__hnsw_reserve(db->index, used + n));
     QZ_CHECK(qz__idmap_reserve(&db->ids, qz__idmap_count(&db->ids) + n));
 
-    batch_job j = {.db = db, .n = n, .dims = dims, .ids = ids, .vectors = vectors, .metas = metas,
+    batch_job j = {.db = db, .dims = dims, .ids = ids, .vectors = vectors, .metas = metas,
                    .meta_lens = meta_lens, .upsert = (flags & QZ_BATCH_UPSERT) != 0};
-    atomic_init(&j.next, 0);
-    atomic_init(&j.failed, 0);
     pthread_mutex_init(&j.lock, NULL);
-    size_t nt = db->opts.threads;
-    if (nt > n / 64 + 1) nt = n / 64 + 1; /* tiny batches: fewer threads */
-    pthread_t th[64];
-    if (nt > 64) nt = 64;
-    size_t started = 0;
-    for (size_t t = 1; t < nt; t++)
-        if (pthread_create(&th[started], NULL, batch_worker, &j) == 0) started++;
-    batch_worker(&j);
-    for (size_t t = 0; t < started; t++) pthread_join(th[t], NULL);
+    unsigned nt = db->opts.threads;
+    if (nt > n / 64 + 1) nt = (unsigned)(n / 64 + 1); /* tiny batches: fewer threads */
+    int prc = qz__parallel_for(n, nt, batch_row, &j);
     pthread_mutex_destroy(&j.lock);
-    if (j.rc < 0) return qz__err(j.rc, "%s", j.msg);
+    if (prc < 0) return qz__err(prc, "%s", j.msg);
     int rc = QZ_OK;
 #ifdef QZ_HAVE_LMDB
     if (db->journal) rc = qz__journal_wait(db->journal, j.max_seq);

@@ -217,5 +217,7 @@ int qz__hnsw_check(qz__hnsw *h);
  * `cand` ascending by distance to the base point; keeps at most m, in place.
  * Returns how many were kept. */
 size_t qz__hnsw_select(const qz__hnsw *h, qz__hit *cand, size_t n, size_t m);
+/* qsort comparator: ascending distance. */
+int qz__hit_cmp(const void *a, const void *b);
 
 #endif

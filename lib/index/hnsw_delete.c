@@ -38,12 +38,6 @@ void qz__hnsw_mark_deleted(qz__hnsw *h, uint32_t slot)
     }
 }
 
-static int hit_cmp(const void *a, const void *b)
-{
-    const qz__hit *x = a, *y = b;
-    return (x->dist > y->dist) - (x->dist < y->dist);
-}
-
 static inline int is_deleted(const qz__hnsw *h, uint32_t s)
 {
     return atomic_load_explicit(&h->state[s], memory_order_relaxed) == QZ__DELETED;
@@ -162,10 +156,10 @@ static int repair_list(qz__hnsw *h, qz__search_ctx *c, uint32_t p, int l)
      * Only the second-hop candidates are cut to the nearest ones. */
     size_t own = count_live_links(h, p, l);
     if (n > own) {
-        qsort(c->scratch + own, n - own, sizeof *c->scratch, hit_cmp);
+        qsort(c->scratch + own, n - own, sizeof *c->scratch, qz__hit_cmp);
         if (n - own > 2 * max) n = own + 2 * max;
     }
-    qsort(c->scratch, n, sizeof *c->scratch, hit_cmp);
+    qsort(c->scratch, n, sizeof *c->scratch, qz__hit_cmp);
     size_t kept = qz__hnsw_select(h, c->scratch, n, max);
     _Atomic uint32_t *ll = qz__links(h, p, l);
     for (size_t i = 0; i < kept; i++) atomic_store_explicit(&ll[1 + i], c->scratch[i].slot, memory_order_relaxed);

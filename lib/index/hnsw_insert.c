@@ -35,7 +35,7 @@ size_t qz__hnsw_select(const qz__hnsw *h, qz__hit *cand, size_t n, size_t m)
     return kept;
 }
 
-static int hit_cmp(const void *a, const void *b)
+int qz__hit_cmp(const void *a, const void *b)
 {
     const qz__hit *x = a, *y = b;
     return (x->dist > y->dist) - (x->dist < y->dist);
@@ -71,7 +71,7 @@ void qz__hnsw_connect_back(qz__hnsw *h, uint32_t nb, uint32_t slot, int level, q
             tmp[i] = (qz__hit){qz__dist(h, base, qz__node_vec(h, s)), s};
         }
         tmp[n] = (qz__hit){qz__dist(h, base, qz__node_vec(h, slot)), slot};
-        qsort(tmp, n + 1, sizeof *tmp, hit_cmp);
+        qsort(tmp, n + 1, sizeof *tmp, qz__hit_cmp);
         size_t kept = qz__hnsw_select(h, tmp, n + 1, max);
         write_links(ll, tmp, kept);
     }
