@@ -8,6 +8,7 @@
 #include "storage/storage.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/sync.h"
 
 /* Create the in-memory part of a database from resolved options. */
 static int db_create(const qz_open_options *o, qz_db **out)
@@ -19,13 +20,7 @@ static int db_create(const qz_open_options *o, qz_db **out)
     qz__idmap_init(&db->ids);
     atomic_init(&db->repairing, 0);
     atomic_init(&db->upserts, 0);
-    pthread_rwlockattr_t ra;
-    pthread_rwlockattr_init(&ra);
-#if defined(__GLIBC__)
-    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    pthread_rwlock_init(&db->writers, &ra);
-    pthread_rwlockattr_destroy(&ra);
+    qz__rwlock_init_writer_pref(&db->writers);
     qz__hnsw_config cfg = {o->dimensions, o->metric, o->M, o->ef_construction, o->initial_capacity, o->seed};
     int rc = qz__hnsw_create(&cfg, db->kernels, &db->index);
     if (rc < 0) {

@@ -78,14 +78,7 @@ int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw *
     atomic_init(&h->level_counter, 0);
     atomic_init(&h->ef_search, 64);
 
-    pthread_rwlockattr_t ra;
-    pthread_rwlockattr_init(&ra);
-#if defined(__GLIBC__)
-    /* Growth and repair must not starve behind a steady stream of searches. */
-    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    pthread_rwlock_init(&h->resize, &ra);
-    pthread_rwlockattr_destroy(&ra);
+    qz__rwlock_init_writer_pref(&h->resize);
     pthread_mutex_init(&h->alloc_lock, NULL);
     pthread_mutex_init(&h->entry_lock, NULL);
     pthread_mutex_init(&h->pool_lock, NULL);

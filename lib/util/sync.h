@@ -10,6 +10,7 @@
 #ifndef QZ_UTIL_SYNC_H
 #define QZ_UTIL_SYNC_H
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 
@@ -38,6 +39,19 @@ static inline void qz__spin_lock(qz__spinlock *l)
 }
 
 static inline void qz__spin_unlock(qz__spinlock *l) { atomic_store_explicit(l, 0, memory_order_release); }
+
+/* An rwlock whose writers are not starved by a steady stream of readers
+ * (growth, repair and checks must get through while searches keep coming). */
+static inline void qz__rwlock_init_writer_pref(pthread_rwlock_t *l)
+{
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+#if defined(__GLIBC__)
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(l, &ra);
+    pthread_rwlockattr_destroy(&ra);
+}
 
 /* Number of online CPUs, at least 1. */
 unsigned qz__cpu_count(void);

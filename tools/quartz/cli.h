@@ -193,4 +193,7 @@ int json_is_valid(const char *s, size_t len);
  * len bytes. Returns the compact length. */
 size_t json_compact(const char *src, size_t len, char *dst);
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is invalid or cut short. */
+size_t cli_utf8_len(const unsigned char *p, size_t avail);
+
 #endif /* QUARTZ_CLI_H */

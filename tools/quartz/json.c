@@ -202,29 +202,10 @@ static int jp_string(jp *p, char *out, size_t cap, size_t *outlen)
             continue;
         }
         /* raw byte(s): must be UTF-8 */
-        size_t n = 1;
-        if (c >= 0x80) {
-            const unsigned char *u = (const unsigned char *)p->s + p->i;
-            size_t avail = p->n - p->i;
-            unsigned char lo = 0x80, hi = 0xbf;
-            if (c >= 0xc2 && c <= 0xdf)
-                n = 2;
-            else if (c >= 0xe0 && c <= 0xef) {
-                n = 3;
-                if (c == 0xe0) lo = 0xa0;
-                if (c == 0xed) hi = 0x9f;
-            } else if (c >= 0xf0 && c <= 0xf4) {
-                n = 4;
-                if (c == 0xf0) lo = 0x90;
-                if (c == 0xf4) hi = 0x8f;
-            } else
-                n = 0;
-            int ok = n > 0 && avail >= n && u[1] >= lo && u[1] <= hi;
-            for (size_t k = 2; ok && k < n; k++) ok = u[k] >= 0x80 && u[k] <= 0xbf;
-            if (!ok) {
-                jp_fail(p, "invalid UTF-8 inside a string");
-                return -1;
-            }
+        size_t n = cli_utf8_len((const unsigned char *)p->s + p->i, p->n - p->i);
+        if (!n) {
+            jp_fail(p, "invalid UTF-8 inside a string");
+            return -1;
         }
         for (size_t k = 0; k < n; k++, len++)
             if (out && len < cap) out[len] = p->s[p->i + k];

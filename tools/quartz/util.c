@@ -568,7 +568,7 @@ void cli_print_escaped(FILE *f, const void *data, size_t len)
 }
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is invalid. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
+size_t cli_utf8_len(const unsigned char *p, size_t avail)
 {
     unsigned char c = p[0];
     if (c < 0x80) return 1;
@@ -614,7 +614,7 @@ void cli_json_string(FILE *f, const void *data, size_t len)
             }
             i++;
         } else {
-            size_t n = utf8_len(p + i, len - i);
+            size_t n = cli_utf8_len(p + i, len - i);
             if (n == 0) { /* not UTF-8: keep the byte as the code point U+00XX */
                 fprintf(f, "\\u%04x", c);
                 i++;
