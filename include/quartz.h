@@ -154,6 +154,9 @@ typedef enum qz_dtype {
 /** @name Open flags (qz_open_options::flags)
  * @{ */
 #define QZ_OPEN_READONLY 0x1u /**< Open an existing directory read-only. */
+/** Open an existing database only: a directory (or backend) that holds no
+ *  database gives ::QZ_ENOTFOUND and nothing is created. @since 1.1 */
+#define QZ_OPEN_EXISTING 0x2u
 /** @} */
 
 /** Durability of writes to a database directory (qz_open_options::durability).
@@ -258,6 +261,10 @@ QZ_API const char *qz_errmsg(void);
  *  or "scalar". Chosen once from the CPU; the environment variable QZ_SIMD
  *  (same names) may force a lower one. Thread safety: any thread. @since 1.0 */
 QZ_API const char *qz_simd_backend(void);
+/** Name of a metric: "cosine", "l2", "ip" or "hamming"; NULL for a value
+ *  that is not a ::qz_metric (::QZ_METRIC_DEFAULT gives "cosine").
+ *  Static storage. Thread safety: any thread. @since 1.1 */
+QZ_API const char *qz_metric_name(uint32_t metric);
 /** @} */
 
 /** @name Options

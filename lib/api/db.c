@@ -62,6 +62,7 @@ QZ_API int qz_db_open(const char *path, const qz_open_options *opts, qz_db **out
     qz_open_options o;
     QZ_CHECK(qz__options_read(opts, &o));
     if (o.flags & QZ_OPEN_READONLY) return qz__err(QZ_EINVAL, "QZ_OPEN_READONLY needs a directory");
+    if (o.flags & QZ_OPEN_EXISTING) return qz__err(QZ_ENOTFOUND, "an in-memory database never exists before it is opened");
     QZ_CHECK(qz__options_resolve(&o, 0));
     qz_db *db;
     QZ_CHECK(db_create(&o, &db));

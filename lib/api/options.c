@@ -34,8 +34,9 @@ int qz__options_read(const qz_open_options *user, qz_open_options *out)
     QZ_CHECK(read_sized(user, user->struct_size, out, sizeof *out, offsetof(qz_open_options, dimensions),
                         "qz_open_options"));
     out->struct_size = sizeof *out;
-    if (out->flags & ~QZ_OPEN_READONLY)
-        return qz__err(QZ_EINVAL, "qz_open_options.flags has unknown bits 0x%x", out->flags & ~QZ_OPEN_READONLY);
+    const uint32_t known = QZ_OPEN_READONLY | QZ_OPEN_EXISTING;
+    if (out->flags & ~known)
+        return qz__err(QZ_EINVAL, "qz_open_options.flags has unknown bits 0x%x", out->flags & ~known);
     if (out->reserved0) return qz__err(QZ_EINVAL, "qz_open_options.reserved0 must be 0");
     return QZ_OK;
 }

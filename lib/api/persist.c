@@ -242,7 +242,8 @@ int qz__db_open_dir(const char *path, const qz_open_options *user, qz_db **out)
     char probe[4096];
     snprintf(probe, sizeof probe, "%s/data.mdb", path);
     if (access(probe, F_OK) != 0) {
-        if (readonly) return qz__err(QZ_ENOTFOUND, "%s holds no database (no data.mdb)", path);
+        if (readonly || (o.flags & QZ_OPEN_EXISTING))
+            return qz__err(QZ_ENOTFOUND, "%s holds no database", path);
         qz_open_options check = o;
         QZ_CHECK(qz__options_resolve(&check, 0));
     }

@@ -100,7 +100,7 @@ QZ_API int qz_db_search(qz_db *db, const float *query, size_t dims, size_t k, co
         ids[w] = label;
         if (distances) {
             float d = hits[i].dist;
-            if (h->metric == QZ_METRIC_COSINE && d < 0) d = 0; /* rounding of 1 - dot on unit vectors */
+            if (h->metric == QZ__METRIC_COSINE && d < 0) d = 0; /* rounding of 1 - dot on unit vectors */
             distances[w] = d;
         }
         w++;

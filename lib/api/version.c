@@ -18,3 +18,15 @@ QZ_API int qz_force_isa(const char *isa)
         return qz__err(QZ_EUNSUPPORTED, "distance kernels \"%s\" are not available on this CPU or build", isa);
     return QZ_OK;
 }
+
+QZ_API const char *qz_metric_name(uint32_t metric)
+{
+    switch (metric) {
+    case QZ_METRIC_DEFAULT:
+    case QZ_METRIC_COSINE: return "cosine";
+    case QZ_METRIC_L2: return "l2";
+    case QZ_METRIC_IP: return "ip";
+    case QZ_METRIC_HAMMING: return "hamming";
+    default: return NULL;
+    }
+}

@@ -51,6 +51,7 @@
 #include <stdint.h>
 
 #include "distance/distance.h"
+#include "vector/metric.h"
 #include "util/sync.h"
 
 #define QZ__HNSW_MAX_LEVEL 31

@@ -15,7 +15,7 @@
 /* Bytes of one stored vector and the element count its kernel is given. */
 static void vector_shape(uint32_t dim, uint32_t metric, uint32_t *bytes, uint32_t *elems)
 {
-    if (metric == QZ_METRIC_HAMMING) {
+    if (metric == QZ__METRIC_HAMMING) {
         *bytes = (dim + 7) / 8;
         *elems = *bytes;
     } else {
@@ -38,11 +38,11 @@ int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw *
     h->level_mult = 1.0 / log((double)cfg->M);
     vector_shape(cfg->dim, cfg->metric, &h->vec_bytes, &h->vec_elems);
     switch (cfg->metric) {
-    case QZ_METRIC_L2:
+    case QZ__METRIC_L2:
         h->kind = QZ__DIST_L2;
         h->kernel = k->l2sq_f32;
         break;
-    case QZ_METRIC_HAMMING:
+    case QZ__METRIC_HAMMING:
         h->kind = QZ__DIST_HAMMING;
         h->kernel = k->hamming_b8;
         break;
@@ -236,12 +236,12 @@ int qz__hnsw_max_level(const qz__hnsw *h)
 
 void qz__hnsw_encode(const qz__hnsw *h, const float *in, void *out)
 {
-    if (h->metric == QZ_METRIC_HAMMING) {
+    if (h->metric == QZ__METRIC_HAMMING) {
         uint8_t *b = out;
         memset(b, 0, h->vec_bytes);
         for (uint32_t i = 0; i < h->dim; i++)
             if (in[i] > 0.0f) b[i >> 3] |= (uint8_t)(1u << (i & 7));
-    } else if (h->metric == QZ_METRIC_COSINE) {
+    } else if (h->metric == QZ__METRIC_COSINE) {
         double s = 0;
         for (uint32_t i = 0; i < h->dim; i++) s += (double)in[i] * in[i];
         float inv = (float)(1.0 / sqrt(s));
@@ -254,7 +254,7 @@ void qz__hnsw_encode(const qz__hnsw *h, const float *in, void *out)
 
 void qz__hnsw_decode(const qz__hnsw *h, const void *in, float *out)
 {
-    if (h->metric == QZ_METRIC_HAMMING) {
+    if (h->metric == QZ__METRIC_HAMMING) {
         const uint8_t *b = in;
         for (uint32_t i = 0; i < h->dim; i++) out[i] = (b[i >> 3] >> (i & 7)) & 1 ? 1.0f : 0.0f;
     } else {

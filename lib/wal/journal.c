@@ -94,7 +94,7 @@
 #include "storage/storage.h"
 #include "util/error.h"
 #include "wal/wal.h"
-#include "wal/wal_format.h"
+#include "persist/format.h"
 
 #define J_DEFAULT_WINDOW_MS 100u
 #define J_KICK_BYTES ((uint64_t)4 << 20)

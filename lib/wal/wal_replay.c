@@ -18,7 +18,7 @@
 
 #include "util/error.h"
 #include "wal/wal.h"
-#include "wal/wal_format.h"
+#include "persist/format.h"
 
 #define WAL_MAX_KEY 511u
 

@@ -31,7 +31,7 @@
 
 #include "util/error.h"
 #include "wal/wal.h"
-#include "wal/wal_format.h"
+#include "persist/format.h"
 
 #define WAL_BLOCK_SIZE ((size_t)1 << 20)
 

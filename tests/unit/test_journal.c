@@ -22,7 +22,7 @@
 #include "util/error.h"
 #include "wal/journal.h"
 #include "wal/wal.h"
-#include "wal/wal_format.h"
+#include "persist/format.h"
 
 #define DIM 16
 #define NOWAIT 600000u /* a batch window so long that the thread never applies by itself */

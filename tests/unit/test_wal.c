@@ -16,7 +16,7 @@
 
 #include "util/error.h"
 #include "wal/wal.h"
-#include "wal/wal_format.h"
+#include "persist/format.h"
 
 /* ---- helpers ---- */
 

@@ -82,6 +82,27 @@ struct qz_storage {
     void (*close)(qz_storage *s);
 };
 
+/**
+ * Open or create a database whose durable state lives in the backend @p s
+ * (for example a Durable Object's storage under WebAssembly, or a test
+ * backend). Durability is the backend's: with ::QZ_DURABILITY_SYNC every
+ * write returns once the backend committed it; with BATCHED the pending
+ * writes are committed every batch_window_ms; with NONE at qz_db_flush() and
+ * qz_db_close(). No log file and no directory are involved.
+ *
+ * The database does not take ownership of @p s: close the database first,
+ * then the backend. The backend must stay valid until qz_db_close() returned
+ * and must not be shared by two open databases.
+ * @param[in]  s     A backend whose struct_size and methods are set.
+ * @param[in]  opts  As for qz_db_open(); NULL only for an existing database.
+ * @param[out] out   Receives the handle; NULL on failure.
+ * @return as qz_db_open(); ::QZ_EINVAL also for a NULL @p s or a method
+ *   table with a missing method; ::QZ_ENOTFOUND for ::QZ_OPEN_EXISTING or
+ *   ::QZ_OPEN_READONLY on a backend that holds no database.
+ * Thread safety: any thread. @since 1.1
+ */
+QZ_API int qz_db_open_storage(qz_storage *s, const qz_open_options *opts, qz_db **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,9 +1,11 @@
 /*
- * wal_format.h - the byte layout of the write-behind log (quartz.log) and of
- * the records the journal stores in LMDB (internal).
+ * format.h - every byte layout libquartz writes (internal): the log file
+ * (quartz.log), the records in the storage backend's tables (VECTORS, KV,
+ * META, GRAPH) and the options record.
  *
- * This is the ONE place that knows these layouts; docs/file-format.md
- * describes the same bytes for humans. All integers are little-endian,
+ * This is the ONE place that defines these layouts; docs/file-format.md
+ * describes the same bytes for humans and must be changed with this file.
+ * All integers are little-endian (util/endian.h) unless marked BIG-endian;
  * checksums are XXH3_64bits (xxHash 0.8, seed 0 unless stated).
  *
  * Log file:
@@ -44,13 +46,16 @@
  *   QZ_TABLE_META     "format"      u32 QZ_FORMAT_VERSION (journal.h)
  *                     "journal.seq" u64 seq of the last log record applied
  */
-#ifndef QZ_WAL_WAL_FORMAT_H
-#define QZ_WAL_WAL_FORMAT_H
+#ifndef QZ_PERSIST_FORMAT_H
+#define QZ_PERSIST_FORMAT_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <xxhash.h>
+
+#include "quartz.h"
+#include "util/endian.h"
 
 #define QZ__WAL_MAGIC "QZLOG\r\n\x1a"
 #define QZ__WAL_MAGIC_LEN 8u
@@ -80,44 +85,37 @@ enum {
 /* LMDB vector record. */
 #define QZ__VREC_FIXED 16u   /* seq, vec_bytes, meta_len */
 #define QZ__VREC_TRAILER 8u
-#define QZ__META_FORMAT "format"
-#define QZ__META_JOURNAL_SEQ "journal.seq"
 
-static inline void qz__put_u32le(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
+/* META keys. */
+#define QZ__META_FORMAT "format"           /* u32: QZ__FORMAT_VERSION */
+#define QZ__META_JOURNAL_SEQ "journal.seq" /* u64: last log record applied */
+#define QZ__META_OPTIONS "options"         /* the options record below */
 
-static inline void qz__put_u64le(unsigned char *p, uint64_t v)
-{
-    qz__put_u32le(p, (uint32_t)v);
-    qz__put_u32le(p + 4, (uint32_t)(v >> 32));
-}
+/* Format of a database (META "format"). 1: vector checksums seed 0.
+ * 2: vector checksums are seeded with the id (a record under the wrong key
+ * fails). A newer value is refused with QZ_EVERSION. */
+#define QZ__FORMAT_VERSION 2u
 
-static inline uint32_t qz__get_u32le(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+/* Options record (META "options"), 48 bytes:
+ *   0 u32 version (QZ__OPTREC_VERSION)   4 u32 dimensions   8 u32 metric
+ *  12 u32 dtype   16 u32 M   20 u32 ef_construction   24 u32 ef_search
+ *  28 u32 reserved (0)   32 u64 seed   40 u64 XXH3 of bytes 0..39 */
+#define QZ__OPTREC_VERSION 1u
+#define QZ__OPTREC_SIZE 48u
 
-static inline uint64_t qz__get_u64le(const unsigned char *p)
-{
-    return (uint64_t)qz__get_u32le(p) | (uint64_t)qz__get_u32le(p + 4) << 32;
-}
-
-static inline void qz__put_u64be(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (unsigned char)v;
-}
-
-static inline uint64_t qz__get_u64be(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-    return v;
-}
+/* Graph snapshot (GRAPH table), see index/hnsw_io.c:
+ *   key "h"               header: u32 magic QZ__GRAPH_MAGIC, u32 version,
+ *                         u32 M, u32 dim, u32 metric, u32 vec_bytes,
+ *                         u64 entry ((level << 32) | slot, or all ones),
+ *                         u64 high_water, u64 nodes, u64 XXH3 of the rest
+ *   key "n" + u32 BIG c   chunk c: the nodes of slots
+ *                         [c * QZ__GRAPH_CHUNK, (c + 1) * QZ__GRAPH_CHUNK):
+ *                         u32 count, then per node u32 slot, u64 label,
+ *                         u64 seq, u32 level, per layer u32 n + n u32 links;
+ *                         then u64 XXH3 of everything before it. */
+#define QZ__GRAPH_MAGIC 0x52475a51u /* "QZGR" read as a little-endian u32 */
+#define QZ__GRAPH_VERSION 1u
+#define QZ__GRAPH_CHUNK 1024u
 
 /* Fill a 32-byte log header. */
 static inline void qz__wal_header_encode(unsigned char h[QZ__WAL_HEADER_SIZE], uint64_t base_seq)
