@@ -69,6 +69,17 @@ extern "C" {
  * - Callbacks (search filters) run on the calling thread and must not call
  *   back into the same database.
  *
+ * Threads the library starts (libuv's threadpool paragraph is the model):
+ * - a durable database (a directory, or qz_db_open_storage() in BATCHED or
+ *   NONE mode) has one background thread for its lifetime: it writes and
+ *   fsyncs the log (directories), commits pending writes to the storage
+ *   backend, and brings the graph snapshot up to date (checkpoints). It is
+ *   started by the open and joined by qz_db_close(). In-memory databases
+ *   and SYNC databases over a backend without a log start none.
+ * - qz_db_insert_batch() and the load at open run on up to
+ *   qz_open_options::threads threads (the calling thread included), started
+ *   and joined within the call.
+ *
  * @section caveats_sec Caveats
  * - Search is approximate: raise ef (qz_search_params::ef) for more recall.
  * - Deleted vectors are unlinked from the graph lazily, in batches, when
@@ -76,6 +87,12 @@ extern "C" {
  *   still guide the search but are never returned. The batch repair briefly
  *   pauses other calls on the handle.
  * - Vectors must be finite; under ::QZ_METRIC_COSINE they must not be zero.
+ *   Any finite non-zero vector is accepted: tiny (denormal) and huge
+ *   components are normalised without underflow or overflow.
+ * - A durable database keeps its graph on disk as a snapshot that is brought
+ *   up to date in the background (::QZ_PARAM_CHECKPOINT_WRITES,
+ *   ::QZ_PARAM_CHECKPOINT_MS) and at close, so an open after a crash
+ *   re-inserts only the writes since the last checkpoint.
  */
 
 /** @name Version
@@ -294,8 +311,9 @@ QZ_API int qz_search_params_init(qz_search_params *params, size_t size);
  *   0 or a larger struct with a non-zero unknown tail; newer on-disk format);
  *   ::QZ_EDIM (dimensions differ from the stored ones); ::QZ_EBUSY (another
  *   process has the directory open for writing); ::QZ_EIO; ::QZ_ECORRUPT;
- *   ::QZ_ENOMEM; ::QZ_EUNSUPPORTED (directory given to a build without
- *   durable storage).
+ *   ::QZ_ENOMEM; ::QZ_ENOTFOUND (::QZ_OPEN_READONLY or ::QZ_OPEN_EXISTING and
+ *   the directory holds no database; nothing is created); ::QZ_EUNSUPPORTED
+ *   (directory given to a build without durable directories).
  * Thread safety: any thread. @since 1.0
  */
 QZ_API int qz_db_open(const char *path, const qz_open_options *opts, qz_db **out);
@@ -340,9 +358,15 @@ QZ_API int qz_db_upsert(qz_db *db, uint64_t id, const float *vector, size_t dims
 /** @} */
 
 /**
- * Insert @p n vectors using all configured threads (qz_open_options::threads). Everything is validated
- * before anything changes: on any error nothing is inserted and
- * qz_errmsg() names the offending row.
+ * Insert @p n vectors using all configured threads (qz_open_options::threads).
+ * The arguments of every row, the ids (distinct, and absent unless
+ * ::QZ_BATCH_UPSERT) and the room for all rows are checked before anything
+ * changes: on such an error nothing is inserted, and qz_errmsg() names the
+ * offending row. The batch holds the write locks of all its ids from that
+ * check to its end, so no other writer can invalidate it meanwhile. A
+ * failure while the rows are applied (::QZ_EIO from storage, ::QZ_ENOMEM
+ * inside the index) stops the batch with the rows applied so far kept;
+ * qz_errmsg() names the row.
  * @param[in] db         Handle.
  * @param[in] n          Number of rows (0 is a no-op).
  * @param[in] ids        @p n ids, distinct.
@@ -356,7 +380,8 @@ QZ_API int qz_db_upsert(qz_db *db, uint64_t id, const float *vector, size_t dims
  * the rows of a batch that was still being written may be present; use a
  * transaction (qz_txn_begin()) for all-or-nothing. Once the call returned,
  * the whole batch is as durable as the durability mode promises.
- * Thread safety: as qz_db_insert(); other writers may interleave with the batch. @since 1.0
+ * Thread safety: as qz_db_insert(); writers of other ids run meanwhile, writers of
+ * the batch's ids wait for it. @since 1.0
  */
 QZ_API int qz_db_insert_batch(qz_db *db, size_t n, const uint64_t *ids, const float *vectors, size_t dims,
                               const void *const *metas, const size_t *meta_lens, uint32_t flags);
@@ -399,8 +424,9 @@ QZ_API int qz_db_contains(qz_db *db, uint64_t id);
  * @param[out] ids        Room for @p k ids.
  * @param[out] distances  NULL, or room for @p k distances (see @ref dist_sec).
  * @param[out] found      Receives how many results were written (<= k).
- * @return ::QZ_OK; ::QZ_EINVAL (NULL pointers, params->struct_size 0 or
- *   bad); ::QZ_EDIM; ::QZ_ERANGE (k = 0 or > ::QZ_MAX_K, ef > ::QZ_MAX_EF);
+ * @return ::QZ_OK; ::QZ_EINVAL (NULL pointers); ::QZ_EVERSION
+ *   (params->struct_size 0, too small, or a larger struct with a non-zero
+ *   unknown tail); ::QZ_EDIM; ::QZ_ERANGE (k = 0 or > ::QZ_MAX_K, ef > ::QZ_MAX_EF);
  *   ::QZ_ENONFINITE; ::QZ_EZEROVEC (cosine); ::QZ_ENOMEM.
  * Thread safety: concurrent with every call but qz_db_close(). @since 1.0
  */
@@ -425,17 +451,24 @@ QZ_API int qz_db_compact(qz_db *db);
 
 /**
  * Make every write acknowledged so far durable and compact on disk: the log
- * is fsynced and applied to LMDB, deleted vectors are unlinked, and the graph
- * snapshot is rewritten if the graph changed (so the next open loads it
- * instead of inserting). In-memory databases: no-op.
- * @return ::QZ_OK; ::QZ_EINVAL; ::QZ_EIO.
+ * is fsynced and applied to the storage backend (LMDB for directories),
+ * deleted vectors are unlinked, and the chunks of the graph snapshot that
+ * changed are rewritten (so the next open loads the graph instead of
+ * inserting). In-memory databases: only the key-value store is involved.
+ * @return ::QZ_OK; ::QZ_EINVAL; ::QZ_EIO. Once the storage failed, every
+ *   later write, flush and close of the handle returns the same ::QZ_EIO
+ *   (what reached storage before the failure stays durable).
  * Thread safety: any thread; writes wait while it runs, searches do not. @since 1.0
  */
 QZ_API int qz_db_flush(qz_db *db);
 
 /** Keys of qz_db_set_param(). */
 typedef enum qz_param {
-    QZ_PARAM_EF_SEARCH = 1 /**< Default search ef, 1..::QZ_MAX_EF. */
+    QZ_PARAM_EF_SEARCH = 1,         /**< Default search ef, 1..::QZ_MAX_EF. */
+    QZ_PARAM_CHECKPOINT_WRITES = 2, /**< Durable databases: bring the graph snapshot up to date after this
+                                         many writes (1..2^31-1; default 10,000). @since 1.1 */
+    QZ_PARAM_CHECKPOINT_MS = 3      /**< ... or once the oldest write not in it is this old, in ms
+                                         (1..86,400,000; default 30,000). @since 1.1 */
 } qz_param;
 
 /**

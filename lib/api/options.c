@@ -5,9 +5,9 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "api/db_internal.h"
-#include "util/error.h"
-#include "util/sync.h"
+#include "api/api.h"
+#include "vector/metric.h"
+#include "wal/journal.h"
 
 /* Copy a caller struct of `size` bytes into `ours` (zeroed, `ours_size` long). */
 static int read_sized(const void *user, size_t size, void *ours, size_t ours_size, size_t min_size,
@@ -29,49 +29,40 @@ static int read_sized(const void *user, size_t size, void *ours, size_t ours_siz
     return QZ_OK;
 }
 
-int qz__options_read(const qz_open_options *user, qz_open_options *out)
-{
-    QZ_CHECK(read_sized(user, user->struct_size, out, sizeof *out, offsetof(qz_open_options, dimensions),
-                        "qz_open_options"));
-    out->struct_size = sizeof *out;
-    const uint32_t known = QZ_OPEN_READONLY | QZ_OPEN_EXISTING;
-    if (out->flags & ~known)
-        return qz__err(QZ_EINVAL, "qz_open_options.flags has unknown bits 0x%x", out->flags & ~known);
-    if (out->reserved0) return qz__err(QZ_EINVAL, "qz_open_options.reserved0 must be 0");
-    return QZ_OK;
-}
+/* The public enums and the core's names agree on every value (the options
+ * record stores them). */
+#define SAME(a, b) ((int)(a) == (int)(b))
+_Static_assert(SAME(QZ_METRIC_COSINE, QZ__METRIC_COSINE) && SAME(QZ_METRIC_L2, QZ__METRIC_L2) &&
+                   SAME(QZ_METRIC_IP, QZ__METRIC_IP) && SAME(QZ_METRIC_HAMMING, QZ__METRIC_HAMMING),
+               "metric values");
+_Static_assert(SAME(QZ_DURABILITY_SYNC, QZ__DUR_SYNC) && SAME(QZ_DURABILITY_BATCHED, QZ__DUR_BATCHED) &&
+                   SAME(QZ_DURABILITY_NONE, QZ__DUR_NONE),
+               "durability values");
 
-int qz__options_resolve(qz_open_options *o, int existing)
+int qz__options_to_config(const qz_open_options *user, qz__config *c)
 {
-    if (o->dimensions == 0 && !existing)
-        return qz__err(QZ_EINVAL, "qz_open_options.dimensions is required for a new database");
-    if (o->dimensions > QZ_MAX_DIMENSIONS)
-        return qz__err(QZ_ERANGE, "dimensions %u is above the limit of %u", o->dimensions, QZ_MAX_DIMENSIONS);
-    if (o->metric == QZ_METRIC_DEFAULT) o->metric = QZ_METRIC_COSINE;
-    if (o->metric > QZ_METRIC_HAMMING) return qz__err(QZ_EINVAL, "unknown metric %u", o->metric);
-    if (o->dtype > QZ_DTYPE_F32)
-        return qz__err(QZ_EUNSUPPORTED, "vector type %u is not supported by this version", o->dtype);
-    if (o->dtype == QZ_DTYPE_F32 && o->metric == QZ_METRIC_HAMMING)
-        return qz__err(QZ_EUNSUPPORTED, "the Hamming metric stores bits; leave dtype at QZ_DTYPE_DEFAULT");
-    if (o->M == 0) o->M = 16;
-    if (o->M < 2 || o->M > QZ_MAX_M) return qz__err(QZ_ERANGE, "M %u is outside 2..%u", o->M, QZ_MAX_M);
-    if (o->ef_construction == 0) o->ef_construction = 200;
-    if (o->ef_construction > QZ_MAX_EF)
-        return qz__err(QZ_ERANGE, "ef_construction %u is above %u", o->ef_construction, QZ_MAX_EF);
-    if (o->ef_search == 0) o->ef_search = 64;
-    if (o->ef_search > QZ_MAX_EF) return qz__err(QZ_ERANGE, "ef_search %u is above %u", o->ef_search, QZ_MAX_EF);
-    if (o->initial_capacity == 0) o->initial_capacity = 1024;
-    if (o->initial_capacity > QZ__MAX_SLOTS)
-        return qz__err(QZ_ERANGE, "initial_capacity %llu is above %u", (unsigned long long)o->initial_capacity,
-                       QZ__MAX_SLOTS);
-    if (o->durability == QZ_DURABILITY_DEFAULT) o->durability = QZ_DURABILITY_BATCHED;
-    if (o->durability > QZ_DURABILITY_NONE) return qz__err(QZ_EINVAL, "unknown durability mode %u", o->durability);
-    if (o->batch_window_ms == 0) o->batch_window_ms = 100;
-    if (o->batch_window_ms > 3600000u)
-        return qz__err(QZ_ERANGE, "batch_window_ms %u is above one hour", o->batch_window_ms);
-    if (o->threads == 0) o->threads = qz__cpu_count();
-    if (o->threads > 1024) return qz__err(QZ_ERANGE, "threads %u is above 1024", o->threads);
-    if (o->seed == 0) o->seed = 0x5eedULL;
+    memset(c, 0, sizeof *c);
+    if (!user) return QZ_OK; /* an existing database, everything stored */
+    qz_open_options o;
+    QZ_CHECK(read_sized(user, user->struct_size, &o, sizeof o, offsetof(qz_open_options, dimensions),
+                        "qz_open_options"));
+    const uint32_t known = QZ_OPEN_READONLY | QZ_OPEN_EXISTING;
+    if (o.flags & ~known) return qz__err(QZ_EINVAL, "qz_open_options.flags has unknown bits 0x%x", o.flags & ~known);
+    if (o.reserved0) return qz__err(QZ_EINVAL, "qz_open_options.reserved0 must be 0");
+    if (o.metric > QZ_METRIC_HAMMING) return qz__err(QZ_EINVAL, "unknown metric %u", o.metric);
+    if (o.durability > QZ_DURABILITY_NONE) return qz__err(QZ_EINVAL, "unknown durability mode %u", o.durability);
+    c->flags = ((o.flags & QZ_OPEN_READONLY) ? QZ__CFG_READONLY : 0) | ((o.flags & QZ_OPEN_EXISTING) ? QZ__CFG_EXISTING : 0);
+    c->dim = o.dimensions;
+    c->metric = o.metric;
+    c->dtype = o.dtype;
+    c->M = o.M;
+    c->ef_construction = o.ef_construction;
+    c->ef_search = o.ef_search;
+    c->capacity = o.initial_capacity;
+    c->durability = o.durability;
+    c->window_ms = o.batch_window_ms;
+    c->threads = o.threads;
+    c->seed = o.seed;
     return QZ_OK;
 }
 

@@ -1,63 +1,22 @@
-/*
- * read.c - get, contains, search.
- *
- * Readers hold the index's `resize` lock shared while they touch slots, so
- * that a slot they found cannot be freed and reused under them.
- */
-#include <stdlib.h>
-#include <string.h>
-
-#include "api/db_internal.h"
-#include "util/alloc.h"
-#include "util/error.h"
+/* read.c - get, contains, search: argument checks, then the engine. */
+#include "api/api.h"
 
 QZ_API int qz_db_get(qz_db *db, uint64_t id, float *vector, size_t vector_cap, void *meta, size_t meta_cap,
                      size_t *meta_len)
 {
     QZ__API_ENTER();
-    if (!db) return qz__err(QZ_EINVAL, "db is NULL");
-    qz__hnsw *h = db->index;
-    if (vector && vector_cap < h->dim)
+    QZ_CHECK(qz__check_db(db, 0));
+    if (vector && vector_cap < db->cfg.dim)
         return qz__err(QZ_ETOOSMALL, "vector buffer holds %zu floats, the database has %u dimensions", vector_cap,
-                       h->dim);
-    pthread_rwlock_rdlock(&h->resize);
-    uint32_t slot;
-    if (!qz__idmap_get(&db->ids, id, &slot)) {
-        pthread_rwlock_unlock(&h->resize);
-        return qz__err(QZ_ENOTFOUND, "id %llu is not in the database", (unsigned long long)id);
-    }
-    const uint8_t *p = h->payload[slot];
-    uint32_t len = 0;
-    if (p) memcpy(&len, p, sizeof len);
-    if (meta_len) *meta_len = len;
-    int rc = QZ_OK;
-    if (meta && len > meta_cap) {
-        rc = qz__err(QZ_ETOOSMALL, "metadata of id %llu is %u bytes, the buffer holds %zu", (unsigned long long)id,
-                     len, meta_cap);
-    } else {
-        if (meta && len) memcpy(meta, p + sizeof len, len);
-        if (vector) qz__hnsw_decode(h, qz__node_vec(h, slot), vector);
-    }
-    pthread_rwlock_unlock(&h->resize);
-    return rc;
+                       db->cfg.dim);
+    return qz__engine_get(db, id, vector, meta, meta_cap, meta_len);
 }
 
 QZ_API int qz_db_contains(qz_db *db, uint64_t id)
 {
     QZ__API_ENTER();
-    if (!db) return qz__err(QZ_EINVAL, "db is NULL");
-    uint32_t slot;
-    return qz__idmap_get(&db->ids, id, &slot);
-}
-
-/* Is label among the first n results? Results are few (k <= 10000) and
- * duplicates need an upsert racing with this very search, so a scan that
- * only runs once upserts have happened is enough. */
-static int is_dup(const uint64_t *ids, size_t n, uint64_t label)
-{
-    for (size_t i = n; i-- > 0;)
-        if (ids[i] == label) return 1;
-    return 0;
+    QZ_CHECK(qz__check_db(db, 0));
+    return qz__engine_contains(db, id);
 }
 
 QZ_API int qz_db_search(qz_db *db, const float *query, size_t dims, size_t k, const qz_search_params *params,
@@ -65,50 +24,12 @@ QZ_API int qz_db_search(qz_db *db, const float *query, size_t dims, size_t k, co
 {
     QZ__API_ENTER();
     if (found) *found = 0;
-    if (!db) return qz__err(QZ_EINVAL, "db is NULL");
+    QZ_CHECK(qz__check_db(db, 0));
     if (!ids) return qz__err(QZ_EINVAL, "ids is NULL");
     if (!found) return qz__err(QZ_EINVAL, "found is NULL");
     if (k == 0 || k > QZ_MAX_K) return qz__err(QZ_ERANGE, "k is %zu, it must be 1..%u", k, QZ_MAX_K);
     qz_search_params sp;
     QZ_CHECK(qz__search_params_read(params, &sp));
     QZ_CHECK(qz__check_vector(db, query, dims, "query"));
-    qz__hnsw *h = db->index;
-    uint32_t ef = sp.ef ? sp.ef : atomic_load(&h->ef_search);
-
-    /* Once ids have been replaced, a search racing with an upsert may meet
-     * the old and the new node of one id; ask for a few extra results so
-     * that k remain after dropping such duplicates. */
-    int may_dup = atomic_load_explicit(&db->upserts, memory_order_relaxed) != 0;
-    size_t want = may_dup ? k + 8 : k;
-    uint64_t qbuf[512];
-    qz__hit hbuf[64];
-    void *q = h->vec_bytes <= sizeof qbuf ? (void *)qbuf : qz__malloc(h->vec_bytes);
-    qz__hit *hits = want <= 64 ? hbuf : qz__malloc(want * sizeof *hits);
-    int rc = QZ_OK;
-    if (!q || !hits) {
-        rc = qz__err(QZ_ENOMEM, "out of memory for a search with k %zu", k);
-        goto out;
-    }
-    qz__hnsw_encode(h, query, q);
-    size_t n = 0;
-    pthread_rwlock_rdlock(&h->resize);
-    rc = qz__hnsw_search(h, q, want, ef, sp.filter, sp.filter_user, hits, &n);
-    size_t w = 0;
-    for (size_t i = 0; i < n && w < k; i++) {
-        uint64_t label = h->labels[hits[i].slot];
-        if (may_dup && is_dup(ids, w, label)) continue;
-        ids[w] = label;
-        if (distances) {
-            float d = hits[i].dist;
-            if (h->metric == QZ__METRIC_COSINE && d < 0) d = 0; /* rounding of 1 - dot on unit vectors */
-            distances[w] = d;
-        }
-        w++;
-    }
-    pthread_rwlock_unlock(&h->resize);
-    *found = w;
-out:
-    if (q != qbuf) qz__free(q);
-    if (hits != hbuf) qz__free(hits);
-    return rc;
+    return qz__engine_search(db, query, k, sp.ef, sp.filter, sp.filter_user, ids, distances, found);
 }

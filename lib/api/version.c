@@ -3,6 +3,7 @@
 #include "quartz.h"
 #include "quartz_experimental.h"
 #include "util/error.h"
+#include "vector/metric.h"
 
 QZ_API uint32_t qz_version_number(void) { return QZ_VERSION_NUMBER; }
 
@@ -19,14 +20,4 @@ QZ_API int qz_force_isa(const char *isa)
     return QZ_OK;
 }
 
-QZ_API const char *qz_metric_name(uint32_t metric)
-{
-    switch (metric) {
-    case QZ_METRIC_DEFAULT:
-    case QZ_METRIC_COSINE: return "cosine";
-    case QZ_METRIC_L2: return "l2";
-    case QZ_METRIC_IP: return "ip";
-    case QZ_METRIC_HAMMING: return "hamming";
-    default: return NULL;
-    }
-}
+QZ_API const char *qz_metric_name(uint32_t metric) { return qz__metric_name(metric); }

@@ -24,6 +24,16 @@ void qz__err_clear(void);
 /* The calling thread's message ("" when none). */
 const char *qz__err_msg(void);
 
+/* Keep the calling thread's message across cleanup that may overwrite it
+ * (libgit2's git_error_save/restore): qz__err_save(&s); cleanup();
+ * return qz__err_restore(&s, rc); */
+typedef struct qz__errsave {
+    char msg[512];
+} qz__errsave;
+void qz__err_save(qz__errsave *s);
+/* Put the saved message back and return code. */
+int qz__err_restore(const qz__errsave *s, int code);
+
 /* Propagate a failure that already set its message. */
 #define QZ_CHECK(expr)                                                                             \
     do {                                                                                           \

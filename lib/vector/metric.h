@@ -15,4 +15,17 @@ enum qz__metric {
     QZ__METRIC_HAMMING = 4
 };
 
+/* "cosine", "l2", "ip", "hamming"; NULL for other values (0 is cosine). */
+static inline const char *qz__metric_name(unsigned m)
+{
+    switch (m) {
+    case 0:
+    case QZ__METRIC_COSINE: return "cosine";
+    case QZ__METRIC_L2: return "l2";
+    case QZ__METRIC_IP: return "ip";
+    case QZ__METRIC_HAMMING: return "hamming";
+    default: return 0;
+    }
+}
+
 #endif

@@ -1,0 +1,74 @@
+/*
+ * check.c - statistics, compaction and the consistency check.
+ */
+#include <string.h>
+
+#include "engine/engine.h"
+#include "util/error.h"
+#include "wal/journal.h"
+
+void qz__engine_stats_get(qz_db *db, qz__engine_stats *s)
+{
+    qz__hnsw *h = db->index;
+    memset(s, 0, sizeof *s);
+    s->dim = h->dim;
+    s->metric = h->metric;
+    s->dtype = db->cfg.dtype;
+    s->M = h->M;
+    s->ef_construction = h->ef_construction;
+    s->ef_search = atomic_load(&h->ef_search);
+    s->max_level = (uint32_t)qz__hnsw_max_level(h);
+    s->count = atomic_load(&h->n_live);
+    s->deleted = atomic_load(&h->n_deleted);
+    pthread_rwlock_rdlock(&h->resize);
+    s->capacity = h->capacity;
+    s->memory_bytes = qz__hnsw_memory(h) + qz__idmap_memory(&db->ids) + sizeof *db;
+    pthread_rwlock_unlock(&h->resize);
+    s->simd = h->kernel_name;
+}
+
+int qz__engine_compact(qz_db *db)
+{
+    int rc = qz__hnsw_repair(db->index);
+    if (rc == QZ_OK) atomic_store(&db->snapshot_dirty, 1);
+    return rc;
+}
+
+typedef struct check_ctx {
+    qz__hnsw *h;
+    uint32_t hw;
+    size_t n;
+} check_ctx;
+
+static int check_id(uint64_t key, uint32_t slot, void *u)
+{
+    check_ctx *c = u;
+    c->n++;
+    if (slot >= c->hw)
+        return qz__err(QZ_ECORRUPT, "id %llu maps to unallocated slot %u", (unsigned long long)key, slot);
+    if (atomic_load(&c->h->state[slot]) != QZ__LIVE)
+        return qz__err(QZ_ECORRUPT, "id %llu maps to slot %u which is not live", (unsigned long long)key, slot);
+    if (c->h->labels[slot] != key)
+        return qz__err(QZ_ECORRUPT, "id %llu maps to slot %u labelled %llu", (unsigned long long)key, slot,
+                       (unsigned long long)c->h->labels[slot]);
+    return 0;
+}
+
+int qz__engine_check(qz_db *db)
+{
+    QZ_CHECK(qz__hnsw_check(db->index));
+    /* No write runs while `writers` is held exclusive: the id map and the
+     * slots form a consistent snapshot. */
+    pthread_rwlock_wrlock(&db->writers);
+    pthread_rwlock_rdlock(&db->index->resize);
+    check_ctx c = {db->index, qz__hnsw_high_water(db->index), 0};
+    int rc = qz__idmap_foreach(&db->ids, check_id, &c);
+    if (rc == 0 && c.n != atomic_load(&db->index->n_live))
+        rc = qz__err(QZ_ECORRUPT, "the id map holds %zu ids but %zu vectors are live", c.n,
+                     atomic_load(&db->index->n_live));
+    pthread_rwlock_unlock(&db->index->resize);
+    pthread_rwlock_unlock(&db->writers);
+    QZ_CHECK(rc);
+    /* What is stored: every vector and kv record, checksums and key shapes. */
+    return qz__journal_verify(db->journal);
+}

@@ -1,0 +1,111 @@
+/*
+ * checkpoint.c - keeping the graph snapshot close to the live graph.
+ *
+ * A checkpoint writes the chunks of the graph snapshot that changed since
+ * the previous one (index/hnsw_io.c compares each chunk with what it wrote
+ * last), in one backend transaction, while `writers` is held exclusive (so
+ * no write is half-applied) and `resize` shared (so no repair moves slots).
+ * Searches go on meanwhile. It does not need the journal flushed: load
+ * pairs snapshot nodes with VECTORS records by (id, seq), so a snapshot
+ * that runs ahead of, or behind, the applied records is still sound.
+ *
+ * Triggers: after a write, once cfg.ckpt_writes writes accumulated; from the
+ * journal's background thread, once the oldest unsaved write is cfg.ckpt_ms
+ * old; and at flush and close. So after a crash, open re-inserts at most the
+ * writes since the last checkpoint (plus those of the last ckpt_ms).
+ */
+#include <time.h>
+
+#include "engine/internal.h"
+#include "util/error.h"
+#include "wal/journal.h"
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int qz__engine_ckpt_init(qz_db *db) { return qz__graph_ckpt_new(&db->ckpt); }
+
+void qz__engine_ckpt_free(qz_db *db)
+{
+    if (db->ckpt) qz__graph_ckpt_free(db->ckpt);
+    db->ckpt = NULL;
+}
+
+int qz__engine_graph_load(qz_db *db, qz__hnsw_node_fn fn, void *user, int *found)
+{
+    return qz__hnsw_load(db->index, db->storage, db->ckpt, fn, user, found);
+}
+
+/* Caller holds ckpt_mu. */
+static int save_locked(qz_db *db)
+{
+    if (!atomic_load(&db->snapshot_dirty) && !atomic_load(&db->writes_since_ckpt)) return QZ_OK;
+    pthread_rwlock_wrlock(&db->writers);
+    pthread_rwlock_rdlock(&db->index->resize);
+    int rc = qz__hnsw_save(db->index, db->storage, db->ckpt, NULL);
+    pthread_rwlock_unlock(&db->index->resize);
+    if (rc == QZ_OK) {
+        atomic_store(&db->snapshot_dirty, 0);
+        atomic_store(&db->writes_since_ckpt, 0);
+        atomic_store(&db->first_unsaved_ns, 0);
+    }
+    pthread_rwlock_unlock(&db->writers);
+    return rc;
+}
+
+int qz__engine_checkpoint(qz_db *db)
+{
+    if (db->readonly || !db->persist_vectors) return QZ_OK;
+    pthread_mutex_lock(&db->ckpt_mu);
+    int rc = save_locked(db);
+    pthread_mutex_unlock(&db->ckpt_mu);
+    return rc;
+}
+
+/* A background checkpoint: skipped when one is running; a failure is kept
+ * for the next flush or close to report (the snapshot stays dirty). */
+static void try_checkpoint(qz_db *db)
+{
+    if (pthread_mutex_trylock(&db->ckpt_mu) != 0) return;
+    qz__errsave es;
+    qz__err_save(&es);
+    (void)save_locked(db);
+    qz__err_restore(&es, 0);
+    pthread_mutex_unlock(&db->ckpt_mu);
+}
+
+void qz__engine_maybe_checkpoint(qz_db *db)
+{
+    if (db->readonly || !db->persist_vectors) return;
+    if (atomic_load(&db->writes_since_ckpt) >= __atomic_load_n(&db->cfg.ckpt_writes, __ATOMIC_RELAXED)) try_checkpoint(db);
+}
+
+void qz__engine_tick(void *arg)
+{
+    qz_db *db = arg;
+    uint64_t first = atomic_load(&db->first_unsaved_ns);
+    if (first && now_ns() - first >= (uint64_t)__atomic_load_n(&db->cfg.ckpt_ms, __ATOMIC_RELAXED) * 1000000u) try_checkpoint(db);
+}
+
+int qz__engine_flush(qz_db *db)
+{
+    if (db->readonly) return QZ_OK;
+    QZ_CHECK(qz__journal_flush(db->journal));
+    if (!db->persist_vectors) return QZ_OK;
+    if (atomic_load(&db->index->n_deleted)) QZ_CHECK(qz__engine_compact(db));
+    return qz__engine_checkpoint(db);
+}
+
+void qz__engine_set_param(qz_db *db, int key, uint32_t value)
+{
+    switch (key) {
+    case QZ__PARAM_EF_SEARCH: atomic_store(&db->index->ef_search, value); break;
+    case QZ__PARAM_CKPT_WRITES: __atomic_store_n(&db->cfg.ckpt_writes, value, __ATOMIC_RELAXED); break;
+    case QZ__PARAM_CKPT_MS: __atomic_store_n(&db->cfg.ckpt_ms, value, __ATOMIC_RELAXED); break;
+    default: break;
+    }
+}

@@ -1,0 +1,47 @@
+/*
+ * open_dir.c - a database directory: one composition of the engine, built
+ * only with LMDB (open_dir_none.c replaces it otherwise).
+ *
+ *   <dir>/LOCK        the writer's lock (os/dirlock.c)
+ *   <dir>/data.mdb,   the LMDB backend (storage/storage_lmdb.c, the only
+ *   <dir>/lock.mdb    code that knows these names)
+ *   <dir>/quartz.log  the journal's log file (wal/)
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/internal.h"
+#include "os/dirlock.h"
+#include "storage/storage.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+int qz__engine_open_dir(const char *path, const qz__config *cfg, qz_db **out)
+{
+    *out = NULL;
+    int readonly = (cfg->flags & QZ__CFG_READONLY) != 0;
+    if (!*path) return qz__err(QZ_EINVAL, "path is empty");
+    if (!qz__storage_lmdb_exists(path)) {
+        if (readonly || (cfg->flags & QZ__CFG_EXISTING)) return qz__err(QZ_ENOTFOUND, "%s holds no database", path);
+        /* Check everything a new database needs before anything is created
+         * on disk, so a failed open leaves no files. */
+        qz__config check = *cfg;
+        QZ_CHECK(qz__config_resolve(&check, 0));
+    }
+    size_t n = strlen(path) + sizeof "/quartz.log";
+    char *log = qz__malloc(n);
+    if (!log) return qz__err(QZ_ENOMEM, "out of memory opening %s", path);
+    snprintf(log, n, "%s/quartz.log", path);
+    qz__dirlock *lock = NULL;
+    int rc = readonly ? QZ_OK : qz__dirlock_take(path, 1, &lock);
+    qz_storage *st = NULL;
+    if (rc == QZ_OK) rc = qz__storage_lmdb_open(path, readonly ? QZ__LMDB_READONLY : 0, &st);
+    if (rc < 0) {
+        qz__dirlock_release(lock);
+        qz__free(log);
+        return rc;
+    }
+    rc = qz__engine_open_locked(st, 1, log, lock, cfg, 1, out);
+    qz__free(log);
+    return rc;
+}

@@ -1,0 +1,114 @@
+/*
+ * read.c - get, contains, search and the kv reads.
+ *
+ * Readers hold the index's `resize` lock shared while they touch slots, so
+ * that a slot they found cannot be freed and reused under them. They never
+ * take `writers` or an id shard's `write` lock: reads never wait for writes.
+ */
+#include <string.h>
+
+#include "engine/engine.h"
+#include "util/alloc.h"
+#include "util/error.h"
+#include "vector/metric.h"
+#include "wal/journal.h"
+
+void qz__engine_encode(const qz_db *db, const float *v, void *out) { qz__hnsw_encode(db->index, v, out); }
+
+int qz__engine_get(qz_db *db, uint64_t id, float *vector, void *meta, size_t meta_cap, size_t *meta_len)
+{
+    qz__hnsw *h = db->index;
+    pthread_rwlock_rdlock(&h->resize);
+    uint32_t slot;
+    if (!qz__idmap_get(&db->ids, id, &slot)) {
+        pthread_rwlock_unlock(&h->resize);
+        return qz__err(QZ_ENOTFOUND, "id %llu is not in the database", (unsigned long long)id);
+    }
+    const uint8_t *p = h->payload[slot];
+    uint32_t len = 0;
+    if (p) memcpy(&len, p, sizeof len);
+    if (meta_len) *meta_len = len;
+    int rc = QZ_OK;
+    if (meta && len > meta_cap) {
+        rc = qz__err(QZ_ETOOSMALL, "metadata of id %llu is %u bytes, the buffer holds %zu", (unsigned long long)id,
+                     len, meta_cap);
+    } else {
+        if (meta && len) memcpy(meta, p + sizeof len, len);
+        if (vector) qz__hnsw_decode(h, qz__node_vec(h, slot), vector);
+    }
+    pthread_rwlock_unlock(&h->resize);
+    return rc;
+}
+
+int qz__engine_contains(qz_db *db, uint64_t id)
+{
+    uint32_t slot;
+    return qz__idmap_get(&db->ids, id, &slot);
+}
+
+/* Is label among the first n results? Results are few (k <= 10000) and
+ * duplicates need an upsert racing with this very search, so a scan that
+ * only runs once upserts have happened is enough. */
+static int is_dup(const uint64_t *ids, size_t n, uint64_t label)
+{
+    for (size_t i = n; i-- > 0;)
+        if (ids[i] == label) return 1;
+    return 0;
+}
+
+int qz__engine_search(qz_db *db, const float *query, size_t k, uint32_t ef, qz_filter_fn filter, void *fuser,
+                      uint64_t *ids, float *distances, size_t *found)
+{
+    qz__hnsw *h = db->index;
+    if (!ef) ef = atomic_load(&h->ef_search);
+    /* Once ids have been replaced, a search racing with an upsert may meet
+     * the old and the new node of one id; ask for a few extra results so
+     * that k remain after dropping such duplicates. */
+    int may_dup = atomic_load_explicit(&db->upserts, memory_order_relaxed) != 0;
+    size_t want = may_dup ? k + 8 : k;
+    uint64_t qbuf[512];
+    qz__hit hbuf[64];
+    void *q = h->vec_bytes <= sizeof qbuf ? (void *)qbuf : qz__malloc(h->vec_bytes);
+    qz__hit *hits = want <= 64 ? hbuf : qz__malloc(want * sizeof *hits);
+    int rc = QZ_OK;
+    *found = 0;
+    if (!q || !hits) {
+        rc = qz__err(QZ_ENOMEM, "out of memory for a search with k %zu", k);
+        goto out;
+    }
+    qz__hnsw_encode(h, query, q);
+    size_t n = 0;
+    pthread_rwlock_rdlock(&h->resize);
+    rc = qz__hnsw_search(h, q, want, ef, filter, fuser, hits, &n);
+    size_t w = 0;
+    for (size_t i = 0; i < n && w < k; i++) {
+        uint64_t label = h->labels[hits[i].slot];
+        if (may_dup && is_dup(ids, w, label)) continue;
+        ids[w] = label;
+        if (distances) {
+            float d = hits[i].dist;
+            if (h->metric == QZ__METRIC_COSINE && d < 0) d = 0; /* rounding of 1 - dot on unit vectors */
+            distances[w] = d;
+        }
+        w++;
+    }
+    pthread_rwlock_unlock(&h->resize);
+    *found = w;
+out:
+    if (q != qbuf) qz__free(q);
+    if (hits != hbuf) qz__free(hits);
+    return rc;
+}
+
+int qz__engine_kv_get(qz_db *db, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen)
+{
+    size_t n = 0;
+    int rc = qz__journal_kv_get(db->journal, key, klen, buf, cap, &n);
+    if (vlen && (rc == QZ_OK || rc == QZ_ETOOSMALL)) *vlen = n;
+    return rc;
+}
+
+int qz__engine_kv_scan(qz_db *db, const void *prefix, size_t plen, qz_kv_scan_fn fn, void *user)
+{
+    return qz__journal_kv_scan(db->journal, prefix, plen, fn, user);
+}
