@@ -28,6 +28,7 @@ struct qz_db {
     qz_open_options opts;        /* resolved: no field left at 0 */
     const qz__kernels *kernels;
     struct qz__journal *journal; /* NULL for an in-memory database */
+    int dir_lock_fd;             /* persist.c: flock()ed LOCK of a writable directory, or -1 */
     int readonly;
     atomic_int repairing;
     atomic_uint upserts;         /* nonzero once any id was replaced */

@@ -14,14 +14,19 @@
  * META "options" record: u32 version, dimensions, metric, dtype, M,
  * ef_construction, ef_search, u64 seed, u64 XXH3 of the preceding bytes.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "api/db_internal.h"
 #include "index/hnsw_io.h"
+#include "storage/storage.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/parallel.h"
@@ -226,6 +231,28 @@ static int load(qz_db *db)
     return rc;
 }
 
+/* Create the directory if needed and take the one-writer lock on its LOCK
+ * file (QZ_EBUSY when another handle or process holds it). */
+static int lock_dir(const char *path, int *fd_out)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return qz__err(errno == ENOSPC ? QZ_EFULL : QZ_EIO, "cannot create database directory %s: %s", path,
+                       strerror(errno));
+    char p[4096];
+    snprintf(p, sizeof p, "%s/LOCK", path);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return qz__err(QZ_EIO, "cannot open %s: %s", p, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK || e == EAGAIN)
+            return qz__err(QZ_EBUSY, "database directory %s is locked by another process", path);
+        return qz__err(QZ_EIO, "cannot lock %s: %s", p, strerror(e));
+    }
+    *fd_out = fd;
+    return QZ_OK;
+}
+
 int qz__db_open_dir(const char *path, const qz_open_options *user, qz_db **out)
 {
     qz_open_options o;
@@ -247,11 +274,26 @@ int qz__db_open_dir(const char *path, const qz_open_options *user, qz_db **out)
         qz_open_options check = o;
         QZ_CHECK(qz__options_resolve(&check, 0));
     }
+    /* The directory glue (to move to the engine): lock, LMDB, log path. */
+    int lock_fd = -1;
+    if (!readonly) QZ_CHECK(lock_dir(path, &lock_fd));
+    qz_storage *st = NULL;
+    int rc0 = qz__storage_lmdb_open(path, readonly ? QZ__LMDB_READONLY : 0, &st);
+    if (rc0 < 0) {
+        if (lock_fd >= 0) close(lock_fd);
+        return rc0;
+    }
+    snprintf(probe, sizeof probe, "%s/quartz.log", path);
     qz__journal_options jo = {o.durability ? o.durability : QZ_DURABILITY_BATCHED,
-                              o.batch_window_ms ? o.batch_window_ms : 100, (uint32_t)readonly};
+                              o.batch_window_ms ? o.batch_window_ms : 100, readonly ? QZ__J_READONLY : 0u, probe};
     qz__journal *j = NULL;
     int created = 0;
-    QZ_CHECK(qz__journal_open(path, &jo, &j, &created));
+    rc0 = qz__journal_open(st, &jo, &j, &created);
+    if (rc0 < 0) {
+        st->close(st);
+        if (lock_fd >= 0) close(lock_fd);
+        return rc0;
+    }
     qz_storage *s = qz__journal_storage(j);
     stored_opts so;
     int found = 0, rc = read_stored(s, &so, &found);
@@ -263,9 +305,12 @@ int qz__db_open_dir(const char *path, const qz_open_options *user, qz_db **out)
     if (rc == QZ_OK) rc = qz__db_create(&o, &db);
     if (rc < 0) {
         qz__journal_close(j);
+        st->close(st);
+        if (lock_fd >= 0) close(lock_fd);
         return rc;
     }
     db->journal = j;
+    db->dir_lock_fd = lock_fd;
     db->readonly = readonly;
     rc = load(db);
     if (rc < 0) {
@@ -273,6 +318,8 @@ int qz__db_open_dir(const char *path, const qz_open_options *user, qz_db **out)
         strncpy(msg, qz__err_msg(), sizeof msg - 1);
         msg[sizeof msg - 1] = '\0';
         qz__journal_close(j);
+        st->close(st);
+        if (lock_fd >= 0) close(lock_fd);
         db->journal = NULL;
         qz__db_free(db);
         return qz__err(rc, "%s", msg);
@@ -305,8 +352,12 @@ int qz__db_close_dir(qz_db *db)
     int rc = qz__db_checkpoint(db);
     char msg[512] = "";
     if (rc < 0) strncpy(msg, qz__err_msg(), sizeof msg - 1);
+    qz_storage *st = qz__journal_storage(db->journal);
     int rc2 = qz__journal_close(db->journal);
     db->journal = NULL;
+    st->close(st);
+    if (db->dir_lock_fd >= 0) close(db->dir_lock_fd); /* releases the flock */
+    db->dir_lock_fd = -1;
     if (rc < 0) return qz__err(rc, "%s", msg);
     return rc2;
 }
