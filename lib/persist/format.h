@@ -39,11 +39,13 @@
  * LMDB records written by the journal:
  *   QZ_TABLE_VECTORS  key   u64 id, BIG-endian (byte order == id order)
  *                     value u64 seq, u32 vec_bytes, u32 meta_len, vec, meta,
- *                           u64 XXH3 of everything before it
+ *                           u64 XXH3 of everything before it, seeded with
+ *                           the id (format 2; seed 0 in format 1), so a
+ *                           record under another id fails
  *   QZ_TABLE_KV       key   the user key
  *                     value the user value, then u64 XXH3 of the value with
  *                           seed XXH3(key) (so a value under the wrong key fails)
- *   QZ_TABLE_META     "format"      u32 QZ_FORMAT_VERSION (journal.h)
+ *   QZ_TABLE_META     "format"      u32 QZ__FORMAT_VERSION (below)
  *                     "journal.seq" u64 seq of the last log record applied
  */
 #ifndef QZ_PERSIST_FORMAT_H
@@ -125,6 +127,13 @@ static inline void qz__wal_header_encode(unsigned char h[QZ__WAL_HEADER_SIZE], u
     qz__put_u32le(h + 12, QZ__WAL_HEADER_SIZE);
     qz__put_u64le(h + 16, base_seq);
     qz__put_u64le(h + 24, XXH3_64bits(h, 24));
+}
+
+/* Checksum of a VECTORS value (the bytes before its trailer) under id, in
+ * database format fmt. */
+static inline uint64_t qz__vrec_hash(const void *rec, size_t n, uint64_t id, uint32_t fmt)
+{
+    return XXH3_64bits_withSeed(rec, n, fmt >= 2 ? id : 0);
 }
 
 /* Checksum of an LMDB KV value. */

@@ -1,100 +1,115 @@
 /*
- * journal.c - the write-behind log of a durable database (contract: journal.h).
+ * journal.c - durable state over any storage backend (contract: journal.h).
  *
- * Files in the database directory:
- *   LOCK            empty; flock(LOCK_EX|LOCK_NB) by the one writer process
- *                   (a read-only open takes no lock)
- *   data.mdb,       the LMDB environment (storage_lmdb.c): tables meta,
- *   lock.mdb        vectors, graph, kv of quartz/sys/storage.h
- *   quartz.log      the log: a 32-byte header, then checksummed records with
- *                   consecutive sequence numbers (wal_format.h)
- *   quartz.log.tmp  a new log being created; removed at open if found
+ * The journal turns writes into commits of a qz_storage backend that the
+ * caller opened and will close. It knows no directory, lock file or backend
+ * file; the only file it may touch is the optional log (o->log_path, and
+ * log_path + ".tmp" while a new log is being created).
  *
- * Formats (byte layouts in wal_format.h and docs/file-format.md):
- *   META "format"      u32 LE, QZ_FORMAT_VERSION; a larger value is refused
- *                      (QZ_EVERSION), a missing one in a non-empty
- *                      environment is corruption (QZ_ECORRUPT)
- *   META "journal.seq" u64 LE, seq of the last log record applied to LMDB
+ * Formats (byte layouts in persist/format.h and docs/file-format.md):
+ *   META "format"      u32 LE; 2 for a new backend (vector checksums seeded
+ *                      with the id), 1 is still read and written (seed 0), a
+ *                      larger value is refused (QZ_EVERSION), a missing one
+ *                      in a non-empty backend is corruption (QZ_ECORRUPT)
+ *   META "journal.seq" u64 LE, seq of the last record applied to the backend
  *   VECTORS            key: id as 8 bytes big-endian; value: u64 seq,
  *                      u32 vec_bytes, u32 meta_len, vec, meta, u64 XXH3
  *   KV                 key: the user's key; value: the user's value, u64 XXH3
  *                      (seeded with XXH3 of the key)
  *
- * Write path: qz__journal_put() and friends append one record to the log's
- * memory buffer (wal_write.c) and return its seq; nothing waits for disk.
- * qz__journal_wait() then follows the durability mode:
- *   SYNC     group commit: the waiter becomes the I/O leader or waits for the
- *            running one; one fdatasync covers every record appended before it.
- *   BATCHED  returns at once; the background thread writes+fdatasyncs the log
- *            every window_ms.
- *   NONE     returns at once; the background thread writes (no fdatasync) and
- *            applies when the unapplied bytes pass a threshold, and at flush
- *            and close.
- * In every mode wait blocks while more than max_pending bytes are unapplied
- * (back-pressure).
+ * Records: every write is encoded as one record (wal_write.c) in an
+ * in-memory block list and gets the next seq; nothing waits for I/O. With a
+ * log (log_path set), the records go to the file; without one (log_path
+ * NULL) the same block list is used with no file behind it (qz__wal_open_mem)
+ * and records simply wait in memory until they are applied.
  *
- * Apply: the background thread, every window_ms (NONE: when kicked), takes
- * the records already written to the log, applies them to LMDB in one write
- * transaction per cycle (split every 64 MiB) together with META
- * "journal.seq", commits (fsynced by LMDB), then frees them from memory.
- * Records are applied from memory, never re-read from the file.
+ * Apply: take the records already written (no log: already appended), apply
+ * them to the backend in one write transaction (split every 64 MiB) together
+ * with META "journal.seq", commit, then free them from memory. Records are
+ * applied from memory, never re-read from the file. A failed backend commit
+ * is sticky: the journal records the error and every later write, wait and
+ * flush returns it (the backend contract says nothing of the failed
+ * transaction remains, and journal.seq is not advanced, so nothing
+ * half-applied is visible as committed). A background thread's failure is
+ * sticky too (nobody else would see it).
  *
- * Log reset: once the log file exceeds reset_bytes (and at close) the
- * thread checkpoints (wal.h): as I/O leader it writes and fsyncs everything,
- * applies it all, then atomically replaces quartz.log by a new empty log
- * whose base_seq is the last applied seq (tmp file + fsync + rename +
- * directory fsync). Crash safety: LMDB commits before the log is replaced,
- * and LMDB's journal.seq says which records it already holds, so any crash
- * leaves either the old log (its applied records are skipped at replay;
- * replaying them again would be harmless anyway, as every record is an
- * idempotent put/delete) or the new empty one. An acknowledged record is
- * always in the fsynced log, in LMDB, or both.
+ * When records are applied and when wait() returns:
+ *   with a log
+ *     SYNC     wait() is a group commit on the log (one fdatasync covers
+ *              every record appended before it); the background thread
+ *              applies every window_ms.
+ *     BATCHED  the background thread writes + fdatasyncs the log and
+ *              applies every window_ms.
+ *     NONE     the background thread writes (no fdatasync) and applies when
+ *              the unapplied bytes pass kick_bytes, and at flush/close.
+ *   without a log
+ *     SYNC     wait(seq) applies everything pending (under apply_mu, so
+ *              concurrent waiters share one backend commit) and returns once
+ *              seq is committed. No background thread at all.
+ *     BATCHED  applied every window_ms by the background thread.
+ *     NONE     applied at flush/close or when the pending bytes pass
+ *              kick_bytes (by the background thread).
+ *   QZ__J_NO_THREAD: no background thread; the cycle it would run happens
+ *   inline, at the first write or wait() after window_ms has passed (SYNC,
+ *   BATCHED) or when the pending bytes pass kick_bytes (every mode).
+ * In every mode wait() blocks while more than max_pending bytes are
+ * unapplied (back-pressure).
  *
- * Open: take the lock, check META "format", replay the valid prefix of
- * quartz.log (records after journal.seq; a gap between the two is
- * QZ_ECORRUPT) into LMDB, then start a fresh log, which also discards any
- * torn or corrupt tail. Read-only: no lock, LMDB read-only, and the log's
- * records are kept in in-memory overlays instead of being applied.
+ * Log reset (with a log): once the file exceeds reset_bytes (and at close)
+ * the journal checkpoints (wal.h): as I/O leader the log writes and fsyncs
+ * everything, the journal applies it all, then the log atomically replaces
+ * the file by a new empty one whose base_seq is the last applied seq. Crash
+ * safety: the backend commits before the log is replaced, and journal.seq
+ * says which records it already holds, so any crash leaves either the old
+ * log (its applied records are skipped at replay; replaying them again would
+ * be harmless anyway, as every record is an idempotent put/delete) or the new
+ * empty one. An acknowledged record is always in the fsynced log, in the
+ * backend, or both.
  *
- * KV overlay: kv writes are readable before they reach LMDB. Each kv write
- * appends its record and updates an in-memory ordered map (storage_mem.c)
- * under kv_mu, so the map's order of updates is the log order. The map holds
- * key -> (seq, tombstone?, value). An entry is removed after the LMDB commit
- * that contains its seq (unless overwritten since), so a reader that misses
- * in the map finds the value in LMDB. Scans merge the map with an LMDB
- * cursor in key order; the map's snapshot is taken first.
+ * Open: check META "format", replay the log's records after journal.seq (a
+ * gap between the two is QZ_ECORRUPT) into the backend, then start a fresh
+ * log, which also discards a torn tail. Read-only: nothing is written, and
+ * the log's records are kept in in-memory overlays instead of being applied.
+ *
+ * KV overlay: kv writes are readable before they reach the backend. Each kv
+ * write appends its record and updates an in-memory ordered map
+ * (storage_mem.c) under kv_mu, so the map's order of updates is the record
+ * order. The map holds key -> (seq, tombstone?, value). An entry is removed
+ * after the backend commit that contains its seq (unless overwritten since),
+ * so a reader that misses in the map finds the value in the backend. Scans
+ * merge the map with a backend cursor in key order; the map's snapshot is
+ * taken first.
  *
  * Read-only handles keep the log's records (as of their open) in overlays:
  * kv in the kv overlay, vectors in a vector overlay merged by
- * scan_vectors. If a writer process is live, LMDB keeps moving under them:
- * for vectors the record with the higher seq wins; for kv the overlay wins.
+ * scan_vectors. If a writer process is live, the backend keeps moving under
+ * them: for vectors the record with the higher seq wins; for kv the overlay
+ * wins.
  *
- * Callers must not hold a storage transaction of qz__journal_storage() while
- * calling into the journal: a write transaction blocks the apply (flush,
- * close, back-pressure would wait forever) and a read transaction blocks a
+ * Callers must not hold a storage transaction of the backend while calling
+ * into the journal: a write transaction blocks the apply (flush, close,
+ * back-pressure would wait forever) and an LMDB read transaction blocks a
  * map resize.
  *
  * Locks: kv_mu (kv writers) -> wal mutex; apply_mu (one applier) -> wal
- * mutex / LMDB writer; mu (thread control and back-pressure) is never held
- * while calling into the others except the wal counters.
+ * mutex / backend writer / mu; mu (thread control, sticky error,
+ * back-pressure) is never held while taking the others, except the wal
+ * counters.
  */
 #include "wal/journal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "persist/format.h"
 #include "storage/storage.h"
+#include "util/alloc.h"
 #include "util/error.h"
 #include "wal/wal.h"
-#include "persist/format.h"
 
 #define J_DEFAULT_WINDOW_MS 100u
 #define J_KICK_BYTES ((uint64_t)4 << 20)
@@ -109,10 +124,11 @@
 #define OV_TOMB 1u
 
 struct qz__journal {
-    char *dir, *log_path, *tmp_path;
-    int lock_fd;
-    qz__journal_options o;
-    qz_storage *st;    /* LMDB */
+    qz__journal_options o; /* o.log_path is log_path below */
+    char *log_path, *tmp_path;
+    int readonly, use_thread;
+    uint32_t format;   /* META "format" */
+    qz_storage *st;    /* the backend (not owned) */
     qz_storage *kvov;  /* kv overlay (table KV) */
     qz_storage *vecov; /* read-only: vector records of the log (table VECTORS) */
     qz__wal *wal;      /* NULL when read-only */
@@ -123,11 +139,14 @@ struct qz__journal {
     pthread_cond_t cv_bg, cv_done;
     pthread_t thread;
     int thread_started, stop, kick;
-    int bg_err;
-    char bg_msg[256];
+    int failed; /* sticky error code, 0 if none */
+    char failmsg[512];
     uint64_t kick_bytes, max_pending, reset_bytes;
+    uint64_t last_cycle_ns; /* QZ__J_NO_THREAD: when the last cycle ran */
+    void (*tick)(void *user);
+    void *tick_user;
 
-    unsigned char *scratch; /* LMDB value being built */
+    unsigned char *scratch; /* backend value being built */
     size_t scratch_cap;
     unsigned char *ovbuf; /* overlay value being built */
     size_t ovbuf_cap;
@@ -143,15 +162,22 @@ struct qz__jgroup {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static char *path_join(const char *dir, const char *name)
+static char *str_dup(const char *s, const char *suffix)
 {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
+    size_t a = strlen(s), b = suffix ? strlen(suffix) : 0;
+    char *p = qz__malloc(a + b + 1);
     if (!p) return NULL;
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
+    memcpy(p, s, a);
+    if (b) memcpy(p + a, suffix, b);
+    p[a + b] = '\0';
     return p;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int grow_buf(unsigned char **buf, size_t *cap, size_t need)
@@ -159,7 +185,7 @@ static int grow_buf(unsigned char **buf, size_t *cap, size_t need)
     if (need <= *cap) return QZ_OK;
     size_t n = *cap ? *cap : 256;
     while (n < need) n = n > SIZE_MAX / 2 ? need : n * 2;
-    unsigned char *p = realloc(*buf, n);
+    unsigned char *p = qz__realloc(*buf, n);
     if (!p) return qz__err(QZ_ENOMEM, "journal: out of memory for a %zu-byte buffer", need);
     *buf = p;
     *cap = n;
@@ -199,23 +225,50 @@ static int check_key(const void *key, size_t klen)
     return QZ_OK;
 }
 
+/* The sticky error, if any (its message set for the calling thread). */
+static int failed_rc(qz__journal *j)
+{
+    char msg[sizeof j->failmsg];
+    pthread_mutex_lock(&j->mu);
+    int rc = j->failed;
+    if (rc) memcpy(msg, j->failmsg, sizeof msg);
+    pthread_mutex_unlock(&j->mu);
+    if (rc) qz__err(rc, "%s", msg);
+    return rc;
+}
+
+/* Make rc sticky: "what: <the current message>". The first failure wins;
+ * returns the sticky code with its message. */
+static int set_failed(qz__journal *j, int rc, const char *what)
+{
+    char cause[512], msg[sizeof j->failmsg];
+    snprintf(cause, sizeof cause, "%s", qz__err_msg());
+    pthread_mutex_lock(&j->mu);
+    if (!j->failed) {
+        j->failed = rc;
+        snprintf(j->failmsg, sizeof j->failmsg, "%.200s: %.300s", what, cause[0] ? cause : qz_strerror(rc));
+    }
+    rc = j->failed;
+    memcpy(msg, j->failmsg, sizeof msg);
+    pthread_cond_broadcast(&j->cv_done);
+    pthread_mutex_unlock(&j->mu);
+    return qz__err(rc, "%s", msg);
+}
+
 static int check_writable(qz__journal *j)
 {
     if (!j) return qz__err(QZ_EINVAL, "journal: NULL handle");
-    if (j->o.readonly) return qz__err(QZ_EREADONLY, "database %s is open read-only", j->dir);
-    pthread_mutex_lock(&j->mu);
-    int rc = j->bg_err;
-    if (rc) qz__err(rc, "%s", j->bg_msg);
-    pthread_mutex_unlock(&j->mu);
-    return rc;
+    if (j->readonly) return qz__err(QZ_EREADONLY, "the database is open read-only");
+    return failed_rc(j);
 }
 
 /* ---- records ------------------------------------------------------------ */
 
-/* LMDB vector record: u64 seq, u32 vec_bytes, u32 meta_len, vec, meta, u64 XXH3. */
+/* Backend vector record: u64 seq, u32 vec_bytes, u32 meta_len, vec, meta, u64 XXH3. */
 static size_t vrec_size(uint32_t vb, uint32_t ml) { return QZ__VREC_FIXED + (size_t)vb + ml + QZ__VREC_TRAILER; }
 
-static void vrec_encode(unsigned char *p, uint64_t seq, const void *vec, uint32_t vb, const void *meta, uint32_t ml)
+static void vrec_encode(const qz__journal *j, unsigned char *p, uint64_t id, uint64_t seq, const void *vec,
+                        uint32_t vb, const void *meta, uint32_t ml)
 {
     qz__put_u64le(p, seq);
     qz__put_u32le(p + 8, vb);
@@ -223,20 +276,20 @@ static void vrec_encode(unsigned char *p, uint64_t seq, const void *vec, uint32_
     if (vb) memcpy(p + QZ__VREC_FIXED, vec, vb);
     if (ml) memcpy(p + QZ__VREC_FIXED + vb, meta, ml);
     size_t n = QZ__VREC_FIXED + (size_t)vb + ml;
-    qz__put_u64le(p + n, XXH3_64bits(p, n));
+    qz__put_u64le(p + n, qz__vrec_hash(p, n, id, j->format));
 }
 
-static int vrec_parse(const unsigned char *p, size_t n, uint64_t id, uint64_t *seq, const void **vec, uint32_t *vb,
-                      const void **meta, uint32_t *ml)
+static int vrec_parse(const qz__journal *j, const unsigned char *p, size_t n, uint64_t id, uint64_t *seq,
+                      const void **vec, uint32_t *vb, const void **meta, uint32_t *ml)
 {
     if (n < QZ__VREC_FIXED + QZ__VREC_TRAILER)
-        return qz__err(QZ_ECORRUPT, "vector record of id %llu is truncated (%zu bytes)", (unsigned long long)id, n);
+        return qz__err(QZ_ECORRUPT, "vector record under id %llu is truncated (%zu bytes)", (unsigned long long)id, n);
     *vb = qz__get_u32le(p + 8);
     *ml = qz__get_u32le(p + 12);
     if (vrec_size(*vb, *ml) != n)
-        return qz__err(QZ_ECORRUPT, "vector record of id %llu has inconsistent lengths", (unsigned long long)id);
-    if (XXH3_64bits(p, n - QZ__VREC_TRAILER) != qz__get_u64le(p + n - QZ__VREC_TRAILER))
-        return qz__err(QZ_ECORRUPT, "vector record of id %llu failed its checksum", (unsigned long long)id);
+        return qz__err(QZ_ECORRUPT, "vector record under id %llu has inconsistent lengths", (unsigned long long)id);
+    if (qz__vrec_hash(p, n - QZ__VREC_TRAILER, id, j->format) != qz__get_u64le(p + n - QZ__VREC_TRAILER))
+        return qz__err(QZ_ECORRUPT, "vector record under id %llu fails its checksum", (unsigned long long)id);
     *seq = qz__get_u64le(p);
     *vec = p + QZ__VREC_FIXED;
     *meta = p + QZ__VREC_FIXED + *vb;
@@ -253,7 +306,7 @@ static int kv_verify(const void *key, size_t klen, const unsigned char *v, size_
     return QZ_OK;
 }
 
-/* ---- applying log operations -------------------------------------------- */
+/* ---- applying operations -------------------------------------------------- */
 
 typedef struct apply_ctx {
     qz__journal *j;
@@ -261,7 +314,7 @@ typedef struct apply_ctx {
     int kv_ops;
 } apply_ctx;
 
-/* Apply one operation to LMDB (caller holds apply_mu, or is opening). */
+/* Apply one operation to the backend (caller holds apply_mu, or is opening). */
 static int apply_op(const qz__wal_op *op, uint64_t seq, void *user)
 {
     apply_ctx *a = user;
@@ -273,7 +326,7 @@ static int apply_op(const qz__wal_op *op, uint64_t seq, void *user)
     case QZ__WAL_VECTOR_PUT: {
         size_t n = vrec_size(op->vec_bytes, op->meta_len);
         QZ_CHECK(grow_buf(&j->scratch, &j->scratch_cap, n));
-        vrec_encode(j->scratch, seq, op->vec, op->vec_bytes, op->meta, op->meta_len);
+        vrec_encode(j, j->scratch, op->id, seq, op->vec, op->vec_bytes, op->meta, op->meta_len);
         qz__put_u64be(key, op->id);
         return st->put(st, a->txn, QZ_TABLE_VECTORS, key, 8, j->scratch, n);
     }
@@ -298,23 +351,27 @@ static int apply_op(const qz__wal_op *op, uint64_t seq, void *user)
 
 static int apply_rec(const qz__wal_rec *rec, void *user) { return qz__wal_decode(rec, apply_op, user); }
 
+static int put_meta_u64(qz__journal *j, qz_storage_txn *t, const char *key, uint64_t v)
+{
+    unsigned char b[8];
+    qz__put_u64le(b, v);
+    return j->st->put(j->st, t, QZ_TABLE_META, key, strlen(key), b, 8);
+}
+
 static int put_journal_seq(qz__journal *j, qz_storage_txn *t, uint64_t seq)
 {
-    unsigned char v[8];
-    qz__put_u64le(v, seq);
-    return j->st->put(j->st, t, QZ_TABLE_META, QZ__META_JOURNAL_SEQ, strlen(QZ__META_JOURNAL_SEQ), v, 8);
+    return put_meta_u64(j, t, QZ__META_JOURNAL_SEQ, seq);
 }
 
 /* Overlay write: key -> seq, flags, payload (caller holds kv_mu or is opening). */
 static int ov_put(qz__journal *j, qz_storage *ov, qz_storage_txn *t, uint32_t table, const void *key, size_t klen,
-                  uint64_t seq, int tomb, const void *a, size_t an, const void *b, size_t bn)
+                  uint64_t seq, int tomb, const void *a, size_t an)
 {
-    QZ_CHECK(grow_buf(&j->ovbuf, &j->ovbuf_cap, OV_HDR + an + bn));
+    QZ_CHECK(grow_buf(&j->ovbuf, &j->ovbuf_cap, OV_HDR + an));
     qz__put_u64le(j->ovbuf, seq);
     j->ovbuf[8] = tomb ? OV_TOMB : 0;
     if (an) memcpy(j->ovbuf + OV_HDR, a, an);
-    if (bn) memcpy(j->ovbuf + OV_HDR + an, b, bn);
-    return ov->put(ov, t, table, key, klen, j->ovbuf, OV_HDR + an + bn);
+    return ov->put(ov, t, table, key, klen, j->ovbuf, OV_HDR + an);
 }
 
 typedef struct ov_ctx {
@@ -330,24 +387,24 @@ static int ov_op(const qz__wal_op *op, uint64_t seq, void *user)
     qz__journal *j = c->j;
     unsigned char key[8];
     switch (op->type) {
-    case QZ__WAL_KV_PUT: return ov_put(j, j->kvov, c->kt, QZ_TABLE_KV, op->key, op->klen, seq, 0, op->val, op->vlen, NULL, 0);
-    case QZ__WAL_KV_DEL: return ov_put(j, j->kvov, c->kt, QZ_TABLE_KV, op->key, op->klen, seq, 1, NULL, 0, NULL, 0);
+    case QZ__WAL_KV_PUT: return ov_put(j, j->kvov, c->kt, QZ_TABLE_KV, op->key, op->klen, seq, 0, op->val, op->vlen);
+    case QZ__WAL_KV_DEL: return ov_put(j, j->kvov, c->kt, QZ_TABLE_KV, op->key, op->klen, seq, 1, NULL, 0);
     case QZ__WAL_VECTOR_PUT: {
         if (!c->vt) return QZ_OK;
         size_t n = vrec_size(op->vec_bytes, op->meta_len);
         QZ_CHECK(grow_buf(&j->scratch, &j->scratch_cap, n));
-        vrec_encode(j->scratch, seq, op->vec, op->vec_bytes, op->meta, op->meta_len);
+        vrec_encode(j, j->scratch, op->id, seq, op->vec, op->vec_bytes, op->meta, op->meta_len);
         qz__put_u64be(key, op->id);
-        return ov_put(j, j->vecov, c->vt, QZ_TABLE_VECTORS, key, 8, seq, 0, j->scratch, n, NULL, 0);
+        return ov_put(j, j->vecov, c->vt, QZ_TABLE_VECTORS, key, 8, seq, 0, j->scratch, n);
     }
     default:
         if (!c->vt) return QZ_OK;
         qz__put_u64be(key, op->id);
-        return ov_put(j, j->vecov, c->vt, QZ_TABLE_VECTORS, key, 8, seq, 1, NULL, 0, NULL, 0);
+        return ov_put(j, j->vecov, c->vt, QZ_TABLE_VECTORS, key, 8, seq, 1, NULL, 0);
     }
 }
 
-/* Drop overlay entries whose seq is <= applied (they are in LMDB now). */
+/* Drop overlay entries whose seq is <= applied (the backend has them now). */
 typedef struct ov_gc {
     unsigned char *keys; /* u16 length + bytes, back to back */
     size_t len, cap;
@@ -366,11 +423,14 @@ static int ov_gc_fn(const void *k, size_t kl, const void *v, size_t vl, void *us
     return 0;
 }
 
-static int overlay_gc(qz__journal *j, uint64_t upto)
+/* Best effort: an entry left behind holds what the backend holds, or newer.
+ * The overlay's write transaction excludes kv writers (one writer at a time),
+ * so no entry can be overwritten between the scan and the delete. */
+static void overlay_gc(qz__journal *j, uint64_t upto)
 {
     qz_storage *ov = j->kvov;
     qz_storage_txn *t = NULL;
-    QZ_CHECK(ov->begin(ov, 0, &t));
+    if (ov->begin(ov, 0, &t) != QZ_OK) return;
     ov_gc g = {NULL, 0, 0, upto};
     int rc = ov->scan(ov, t, QZ_TABLE_KV, NULL, 0, ov_gc_fn, &g);
     for (size_t o = 0; rc == QZ_OK && o < g.len;) {
@@ -378,15 +438,14 @@ static int overlay_gc(qz__journal *j, uint64_t upto)
         rc = ov->del(ov, t, QZ_TABLE_KV, g.keys + o + 2, kl);
         o += 2 + kl;
     }
-    free(g.keys);
-    if (rc < 0) {
+    qz__free(g.keys);
+    if (rc < 0)
         ov->abort(ov, t);
-        return rc;
-    }
-    return ov->commit(ov, t);
+    else
+        (void)ov->commit(ov, t);
 }
 
-/* Apply every record already written to the log (caller holds apply_mu). */
+/* Apply every record already written (caller holds apply_mu). */
 static int apply_pending(qz__journal *j)
 {
     while (qz__wal_unapplied_bytes(j->wal) > 0) {
@@ -394,6 +453,7 @@ static int apply_pending(qz__journal *j)
         QZ_CHECK(j->st->begin(j->st, 0, &t));
         apply_ctx a = {j, t, 0};
         qz__wal_pos pos;
+        uint64_t first = qz__wal_applied_seq(j->wal) + 1;
         int n = qz__wal_pending(j->wal, J_APPLY_CHUNK, apply_rec, &a, &pos);
         if (n <= 0) {
             j->st->abort(j->st, t);
@@ -404,24 +464,39 @@ static int apply_pending(qz__journal *j)
             j->st->abort(j->st, t);
             return rc;
         }
-        QZ_CHECK(j->st->commit(j->st, t));
+        rc = j->st->commit(j->st, t);
+        if (rc < 0) {
+            char what[160];
+            snprintf(what, sizeof what, "journal: the backend commit of records %llu..%llu failed, nothing of it applied",
+                     (unsigned long long)first, (unsigned long long)pos.seq);
+            return set_failed(j, rc, what);
+        }
         qz__wal_mark_applied(j->wal, &pos);
-        if (a.kv_ops) QZ_CHECK(overlay_gc(j, pos.seq));
+        if (a.kv_ops) overlay_gc(j, pos.seq);
     }
     return QZ_OK;
 }
 
 static int apply_all_cb(void *user) { return apply_pending(user); }
 
-/* ---- background thread ------------------------------------------------ */
+/* ---- cycles: background thread, or inline with QZ__J_NO_THREAD ------------ */
 
-static int bg_cycle(qz__journal *j)
+static int has_log(const qz__journal *j) { return j->log_path != NULL; }
+
+/* Write (and, as the mode says, fsync) the log, apply, reset the log when it
+ * grew past reset_bytes. Takes apply_mu. */
+static int run_cycle(qz__journal *j)
 {
     pthread_mutex_lock(&j->apply_mu);
-    int rc = qz__wal_write_out(j->wal, j->o.durability != QZ_DURABILITY_NONE);
+    int rc = failed_rc(j);
+    if (rc == QZ_OK) rc = qz__wal_write_out(j->wal, has_log(j) && j->o.durability != QZ__DUR_NONE);
     if (rc == QZ_OK) rc = apply_pending(j);
-    if (rc == QZ_OK && qz__wal_file_bytes(j->wal) > j->reset_bytes) rc = qz__wal_checkpoint(j->wal, apply_all_cb, j);
+    if (rc == QZ_OK && has_log(j) && qz__wal_file_bytes(j->wal) > j->reset_bytes)
+        rc = qz__wal_checkpoint(j->wal, apply_all_cb, j);
     pthread_mutex_unlock(&j->apply_mu);
+    pthread_mutex_lock(&j->mu);
+    j->last_cycle_ns = now_ns();
+    pthread_mutex_unlock(&j->mu);
     return rc;
 }
 
@@ -431,7 +506,7 @@ static void *bg_main(void *arg)
     pthread_mutex_lock(&j->mu);
     while (!j->stop) {
         if (!j->kick) {
-            if (j->o.durability == QZ_DURABILITY_NONE) {
+            if (j->o.durability == QZ__DUR_NONE) {
                 pthread_cond_wait(&j->cv_bg, &j->mu);
             } else {
                 struct timespec ts;
@@ -445,13 +520,17 @@ static void *bg_main(void *arg)
         if (j->stop) break;
         j->kick = 0;
         pthread_mutex_unlock(&j->mu);
-        int rc = bg_cycle(j);
+        int rc = run_cycle(j);
+        if (rc < 0) set_failed(j, rc, "journal: background apply failed");
         pthread_mutex_lock(&j->mu);
-        if (rc < 0 && !j->bg_err) {
-            j->bg_err = rc;
-            snprintf(j->bg_msg, sizeof j->bg_msg, "journal: background apply failed: %s", qz__err_msg());
-        }
         pthread_cond_broadcast(&j->cv_done);
+        void (*tick)(void *) = j->tick;
+        void *tick_user = j->tick_user;
+        if (tick) {
+            pthread_mutex_unlock(&j->mu);
+            tick(tick_user); /* no journal lock held */
+            pthread_mutex_lock(&j->mu);
+        }
     }
     pthread_mutex_unlock(&j->mu);
     return NULL;
@@ -465,9 +544,28 @@ static void kick_bg(qz__journal *j)
     pthread_mutex_unlock(&j->mu);
 }
 
+/* QZ__J_NO_THREAD: is the cycle the thread would run due now? */
+static int inline_cycle_due(qz__journal *j)
+{
+    uint64_t pending = qz__wal_unapplied_bytes(j->wal);
+    if (pending == 0) return 0;
+    pthread_mutex_lock(&j->mu);
+    int due = pending > j->kick_bytes ||
+              (j->o.durability != QZ__DUR_NONE && now_ns() - j->last_cycle_ns >= (uint64_t)j->o.window_ms * 1000000u);
+    pthread_mutex_unlock(&j->mu);
+    return due;
+}
+
+/* After an append. An inline cycle's failure is not the write's: it is
+ * sticky when it matters (a failed commit) and then reported by the next
+ * call; anything else is retried at the next opportunity. */
 static void after_append(qz__journal *j)
 {
-    if (qz__wal_unapplied_bytes(j->wal) > j->kick_bytes) kick_bg(j);
+    if (j->use_thread) {
+        if (qz__wal_unapplied_bytes(j->wal) > j->kick_bytes) kick_bg(j);
+    } else if (inline_cycle_due(j)) {
+        (void)run_cycle(j);
+    }
 }
 
 /* ---- open --------------------------------------------------------------- */
@@ -478,8 +576,8 @@ static int any_key_fn(const void *k, size_t kl, const void *v, size_t vl, void *
     return 1;
 }
 
-/* Check META "format"; *applied = META "journal.seq"; *isnew when the
- * environment holds nothing at all. */
+/* Check META "format" (sets j->format); *applied = META "journal.seq";
+ * *isnew when the backend holds nothing at all. */
 static int read_meta(qz__journal *j, qz_storage_txn *t, uint64_t *applied, int *isnew)
 {
     qz_storage *st = j->st;
@@ -492,30 +590,31 @@ static int read_meta(qz__journal *j, qz_storage_txn *t, uint64_t *applied, int *
         for (uint32_t tab = 0; tab < QZ_TABLE_COUNT; tab++) {
             rc = st->scan(st, t, tab, NULL, 0, any_key_fn, NULL);
             if (rc < 0) return rc;
-            if (rc == 1)
-                return qz__err(QZ_ECORRUPT, "database %s holds data but no format record in META", j->dir);
+            if (rc == 1) return qz__err(QZ_ECORRUPT, "the database holds data but no format record in META");
         }
         *isnew = 1;
+        j->format = QZ__FORMAT_VERSION;
         return QZ_OK;
     }
     if (rc < 0) return rc;
-    if (vl != 4) return qz__err(QZ_ECORRUPT, "database %s: META format record has %zu bytes, expected 4", j->dir, vl);
+    if (vl != 4) return qz__err(QZ_ECORRUPT, "META format record has %zu bytes, expected 4", vl);
     uint32_t fmt = qz__get_u32le(v);
-    if (fmt > QZ_FORMAT_VERSION)
-        return qz__err(QZ_EVERSION, "database %s has format %u, newer than this library's %u", j->dir, fmt,
-                       QZ_FORMAT_VERSION);
-    if (fmt == 0) return qz__err(QZ_ECORRUPT, "database %s: META format record is 0", j->dir);
+    if (fmt > QZ__FORMAT_VERSION)
+        return qz__err(QZ_EVERSION, "the database has format %u, newer than this library's %u", fmt,
+                       QZ__FORMAT_VERSION);
+    if (fmt == 0) return qz__err(QZ_ECORRUPT, "META format record is 0");
+    j->format = fmt;
     rc = st->get(st, t, QZ_TABLE_META, QZ__META_JOURNAL_SEQ, strlen(QZ__META_JOURNAL_SEQ), &v, &vl);
     if (rc == QZ_ENOTFOUND) return QZ_OK;
     if (rc < 0) return rc;
-    if (vl != 8) return qz__err(QZ_ECORRUPT, "database %s: META journal.seq has %zu bytes, expected 8", j->dir, vl);
+    if (vl != 8) return qz__err(QZ_ECORRUPT, "META journal.seq has %zu bytes, expected 8", vl);
     *applied = qz__get_u64le(v);
     return QZ_OK;
 }
 
 typedef struct replay_ctx {
     qz__journal *j;
-    qz_storage_txn *txn; /* writer: LMDB transaction (replaced every chunk) */
+    qz_storage_txn *txn; /* writer: backend transaction (replaced every chunk) */
     ov_ctx *ov;          /* reader: overlays */
     uint64_t applied, expect, last;
     size_t bytes;
@@ -526,10 +625,10 @@ static int replay_rec(const qz__wal_rec *rec, void *user)
 {
     replay_ctx *r = user;
     qz__journal *j = r->j;
-    if (rec->seq <= r->applied) return 0; /* already in LMDB */
+    if (rec->seq <= r->applied) return 0; /* already in the backend */
     if (rec->seq != r->expect) {
         r->gap = 1;
-        return qz__err(QZ_ECORRUPT, "%s: records %llu..%llu are missing (LMDB has up to %llu)", j->log_path,
+        return qz__err(QZ_ECORRUPT, "%s: records %llu..%llu are missing (the database has up to %llu)", j->log_path,
                        (unsigned long long)r->expect, (unsigned long long)rec->seq - 1, (unsigned long long)r->applied);
     }
     int rc;
@@ -543,7 +642,7 @@ static int replay_rec(const qz__wal_rec *rec, void *user)
     r->expect++;
     r->last = rec->seq;
     r->bytes += rec->len;
-    if (!r->ov && r->bytes >= J_APPLY_CHUNK) { /* keep LMDB transactions bounded */
+    if (!r->ov && r->bytes >= J_APPLY_CHUNK) { /* keep backend transactions bounded */
         QZ_CHECK(put_journal_seq(j, r->txn, rec->seq));
         rc = j->st->commit(j->st, r->txn);
         r->txn = NULL;
@@ -554,76 +653,62 @@ static int replay_rec(const qz__wal_rec *rec, void *user)
     return 0;
 }
 
-static int take_lock(qz__journal *j)
-{
-    if (mkdir(j->dir, 0755) != 0 && errno != EEXIST)
-        return qz__err(errno == ENOSPC ? QZ_EFULL : QZ_EIO, "cannot create database directory %s: %s", j->dir,
-                       strerror(errno));
-    char *p = path_join(j->dir, "LOCK");
-    if (!p) return qz__err(QZ_ENOMEM, "journal: out of memory");
-    j->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    int e = errno;
-    free(p);
-    if (j->lock_fd < 0) return qz__err(QZ_EIO, "cannot open %s/LOCK: %s", j->dir, strerror(e));
-    if (flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        e = errno;
-        if (e == EWOULDBLOCK || e == EAGAIN)
-            return qz__err(QZ_EBUSY, "database directory %s is locked by another process", j->dir);
-        return qz__err(QZ_EIO, "cannot lock %s/LOCK: %s", j->dir, strerror(e));
-    }
-    return QZ_OK;
-}
-
 static int open_writer(qz__journal *j, int *created)
 {
-    QZ_CHECK(take_lock(j));
-    if (unlink(j->tmp_path) != 0 && errno != ENOENT)
+    if (has_log(j) && unlink(j->tmp_path) != 0 && errno != ENOENT)
         return qz__err(QZ_EIO, "cannot remove %s: %s", j->tmp_path, strerror(errno));
-    QZ_CHECK(qz__storage_lmdb_open(j->dir, 0, &j->st));
     QZ_CHECK(qz__storage_mem_open(&j->kvov));
 
     replay_ctx r = {j, NULL, NULL, 0, 0, 0, 0, 0};
     QZ_CHECK(j->st->begin(j->st, 0, &r.txn));
-    int isnew = 0;
+    int isnew = 0, dirty = 0;
     qz__wal_replay_info info;
+    memset(&info, 0, sizeof info);
     int rc = read_meta(j, r.txn, &r.applied, &isnew);
     if (rc == QZ_OK && isnew) {
         unsigned char f[4];
-        qz__put_u32le(f, QZ_FORMAT_VERSION);
+        qz__put_u32le(f, QZ__FORMAT_VERSION);
         rc = j->st->put(j->st, r.txn, QZ_TABLE_META, QZ__META_FORMAT, strlen(QZ__META_FORMAT), f, 4);
         if (rc == QZ_OK) rc = put_journal_seq(j, r.txn, 0);
+        dirty = 1;
     }
     r.expect = r.applied + 1;
     r.last = r.applied;
-    if (rc == QZ_OK) rc = qz__wal_replay_file(j->log_path, replay_rec, &r, &info);
-    if (rc == QZ_OK && isnew && info.records > 0)
-        rc = qz__err(QZ_ECORRUPT, "%s holds %llu records but the database is empty", j->log_path,
-                     (unsigned long long)info.records);
-    if (rc == QZ_OK && !info.missing && info.base_seq > r.applied)
-        rc = qz__err(QZ_ECORRUPT, "%s starts after record %llu but LMDB only has up to %llu", j->log_path,
-                     (unsigned long long)info.base_seq, (unsigned long long)r.applied);
-    if (rc == QZ_OK && r.last > r.applied) rc = put_journal_seq(j, r.txn, r.last);
+    if (rc == QZ_OK && has_log(j)) {
+        rc = qz__wal_replay_file(j->log_path, replay_rec, &r, &info);
+        if (rc == QZ_OK && isnew && info.records > 0)
+            rc = qz__err(QZ_ECORRUPT, "%s holds %llu records but the database is empty", j->log_path,
+                         (unsigned long long)info.records);
+        if (rc == QZ_OK && !info.missing && info.base_seq > r.applied)
+            rc = qz__err(QZ_ECORRUPT, "%s starts after record %llu but the database only has up to %llu",
+                         j->log_path, (unsigned long long)info.base_seq, (unsigned long long)r.applied);
+        if (rc == QZ_OK && r.last > r.applied) {
+            rc = put_journal_seq(j, r.txn, r.last);
+            dirty = 1;
+        }
+    }
     if (rc < 0) {
         if (r.txn) j->st->abort(j->st, r.txn);
         return rc;
     }
-    QZ_CHECK(j->st->commit(j->st, r.txn));
-    /* A fresh log replaces the old one, torn tail included. */
+    if (dirty) {
+        QZ_CHECK(j->st->commit(j->st, r.txn));
+    } else {
+        j->st->abort(j->st, r.txn);
+    }
     uint64_t base = r.last > info.last_seq ? r.last : info.last_seq;
-    QZ_CHECK(qz__wal_open(j->log_path, base, &j->wal));
+    if (has_log(j)) {
+        /* A fresh log replaces the old one, torn tail included. */
+        QZ_CHECK(qz__wal_open(j->log_path, base, &j->wal));
+    } else {
+        QZ_CHECK(qz__wal_open_mem(base, &j->wal));
+    }
     *created = isnew;
     return QZ_OK;
 }
 
 static int open_reader(qz__journal *j, int *created)
 {
-    char *p = path_join(j->dir, "data.mdb");
-    if (!p) return qz__err(QZ_ENOMEM, "journal: out of memory");
-    struct stat sb;
-    int ok = stat(p, &sb) == 0;
-    free(p);
-    if (!ok) return qz__err(QZ_EIO, "no database in %s (a read-only open needs an existing database)", j->dir);
-    QZ_CHECK(qz__storage_lmdb_open(j->dir, QZ__LMDB_READONLY, &j->st));
     for (int attempt = 0;; attempt++) {
         qz_storage_txn *t = NULL;
         QZ_CHECK(j->st->begin(j->st, QZ_TXN_READONLY, &t));
@@ -632,15 +717,17 @@ static int open_reader(qz__journal *j, int *created)
         int rc = read_meta(j, t, &applied, &isnew);
         j->st->abort(j->st, t);
         QZ_CHECK(rc);
-        if (isnew) return qz__err(QZ_EIO, "no database in %s (a read-only open needs an existing database)", j->dir);
+        if (isnew) return qz__err(QZ_ENOTFOUND, "the backend holds no database (a read-only open needs one)");
 
         QZ_CHECK(qz__storage_mem_open(&j->kvov));
         QZ_CHECK(qz__storage_mem_open(&j->vecov));
+        if (!has_log(j)) break;
         ov_ctx oc = {j, NULL, NULL};
         rc = j->kvov->begin(j->kvov, 0, &oc.kt);
         if (rc == QZ_OK) rc = j->vecov->begin(j->vecov, 0, &oc.vt);
         replay_ctx r = {j, NULL, &oc, applied, applied + 1, applied, 0, 0};
         qz__wal_replay_info info;
+        memset(&info, 0, sizeof info);
         if (rc == QZ_OK) rc = qz__wal_replay_file(j->log_path, replay_rec, &r, &info);
         if (rc == QZ_OK && !info.missing && info.base_seq > applied) r.gap = 1;
         if (rc == QZ_OK) {
@@ -655,12 +742,12 @@ static int open_reader(qz__journal *j, int *created)
         j->kvov->close(j->kvov);
         j->vecov->close(j->vecov);
         j->kvov = j->vecov = NULL;
-        /* The writer reset its log between our META read and our log read:
-         * read both again. */
+        /* A live writer reset its log between our META read and our log
+         * read: read both again. */
         if (!r.gap || attempt + 1 >= J_READONLY_RETRIES) {
             if (r.gap && rc == QZ_OK)
-                rc = qz__err(QZ_ECORRUPT, "%s starts after record %llu but LMDB only has up to %llu", j->log_path,
-                             (unsigned long long)info.base_seq, (unsigned long long)applied);
+                rc = qz__err(QZ_ECORRUPT, "%s starts after record %llu but the database only has up to %llu",
+                             j->log_path, (unsigned long long)info.base_seq, (unsigned long long)applied);
             return rc;
         }
     }
@@ -671,36 +758,48 @@ static int open_reader(qz__journal *j, int *created)
 static void journal_free(qz__journal *j)
 {
     if (j->wal) qz__wal_close(j->wal);
-    if (j->st) j->st->close(j->st);
     if (j->kvov) j->kvov->close(j->kvov);
     if (j->vecov) j->vecov->close(j->vecov);
-    if (j->lock_fd >= 0) close(j->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&j->kv_mu);
     pthread_mutex_destroy(&j->apply_mu);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv_bg);
     pthread_cond_destroy(&j->cv_done);
-    free(j->scratch);
-    free(j->ovbuf);
-    free(j->dir);
-    free(j->log_path);
-    free(j->tmp_path);
-    free(j);
+    qz__free(j->scratch);
+    qz__free(j->ovbuf);
+    qz__free(j->log_path);
+    qz__free(j->tmp_path);
+    qz__free(j);
 }
 
-int qz__journal_open(const char *dir, const qz__journal_options *o, qz__journal **out, int *created)
+static int check_backend(const qz_storage *st)
+{
+    if (!st) return qz__err(QZ_EINVAL, "journal: NULL storage backend");
+    if (st->struct_size < offsetof(qz_storage, close) + sizeof st->close)
+        return qz__err(QZ_EINVAL, "journal: storage backend method table of %u bytes is too small (%zu expected)",
+                       st->struct_size, sizeof *st);
+    if (!st->begin || !st->get || !st->put || !st->del || !st->scan || !st->commit || !st->abort)
+        return qz__err(QZ_EINVAL, "journal: storage backend lacks a method (begin, get, put, del, scan, commit, abort)");
+    return QZ_OK;
+}
+
+int qz__journal_open(qz_storage *st, const qz__journal_options *o, qz__journal **out, int *created)
 {
     if (!out) return qz__err(QZ_EINVAL, "journal: NULL out");
     *out = NULL;
     if (created) *created = 0;
-    if (!dir || !*dir || !o) return qz__err(QZ_EINVAL, "journal: no directory or options");
-    if (o->durability != QZ_DURABILITY_SYNC && o->durability != QZ_DURABILITY_BATCHED &&
-        o->durability != QZ_DURABILITY_NONE)
+    QZ_CHECK(check_backend(st));
+    if (!o) return qz__err(QZ_EINVAL, "journal: NULL options");
+    if (o->durability != QZ__DUR_SYNC && o->durability != QZ__DUR_BATCHED && o->durability != QZ__DUR_NONE)
         return qz__err(QZ_EINVAL, "journal: unknown durability mode %u", o->durability);
-    qz__journal *j = calloc(1, sizeof *j);
+    if (o->flags & ~(QZ__J_READONLY | QZ__J_NO_THREAD))
+        return qz__err(QZ_EINVAL, "journal: unknown flags 0x%x", o->flags & ~(QZ__J_READONLY | QZ__J_NO_THREAD));
+    if (o->log_path && !*o->log_path) return qz__err(QZ_EINVAL, "journal: empty log path");
+    qz__journal *j = qz__calloc(1, sizeof *j);
     if (!j) return qz__err(QZ_ENOMEM, "journal: out of memory");
-    j->lock_fd = -1;
     j->o = *o;
+    j->st = st;
+    j->readonly = (o->flags & QZ__J_READONLY) != 0;
     if (!j->o.window_ms) j->o.window_ms = J_DEFAULT_WINDOW_MS;
     j->kick_bytes = J_KICK_BYTES;
     j->max_pending = J_MAX_PENDING;
@@ -714,16 +813,22 @@ int qz__journal_open(const char *dir, const qz__journal_options *o, qz__journal 
     pthread_cond_init(&j->cv_bg, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&j->cv_done, NULL);
-    j->dir = strdup(dir);
-    j->log_path = path_join(dir, "quartz.log");
-    j->tmp_path = path_join(dir, "quartz.log.tmp");
-    if (!j->dir || !j->log_path || !j->tmp_path) {
-        journal_free(j);
-        return qz__err(QZ_ENOMEM, "journal: out of memory");
+    if (o->log_path) {
+        j->log_path = str_dup(o->log_path, NULL);
+        j->tmp_path = str_dup(o->log_path, ".tmp");
+        if (!j->log_path || !j->tmp_path) {
+            journal_free(j);
+            return qz__err(QZ_ENOMEM, "journal: out of memory");
+        }
     }
+    j->o.log_path = j->log_path;
     int isnew = 0;
-    int rc = o->readonly ? open_reader(j, &isnew) : open_writer(j, &isnew);
-    if (rc == QZ_OK && !o->readonly) {
+    int rc = j->readonly ? open_reader(j, &isnew) : open_writer(j, &isnew);
+    /* No thread when nothing would be left for it: read-only, asked not to,
+     * or SYNC without a log (wait() applies). */
+    j->use_thread = !j->readonly && !(o->flags & QZ__J_NO_THREAD) && (has_log(j) || o->durability != QZ__DUR_SYNC);
+    j->last_cycle_ns = now_ns();
+    if (rc == QZ_OK && j->use_thread) {
         if (pthread_create(&j->thread, NULL, bg_main, j) != 0)
             rc = qz__err(QZ_ENOMEM, "journal: cannot start the background thread");
         else
@@ -740,6 +845,8 @@ int qz__journal_open(const char *dir, const qz__journal_options *o, qz__journal 
 
 qz_storage *qz__journal_storage(qz__journal *j) { return j ? j->st : NULL; }
 
+uint32_t qz__journal_format(qz__journal *j) { return j ? j->format : 0; }
+
 qz__wal *qz__journal_wal(qz__journal *j) { return j ? j->wal : NULL; }
 
 void qz__journal_set_limits(qz__journal *j, uint64_t kick_bytes, uint64_t max_pending, uint64_t reset_bytes)
@@ -751,7 +858,16 @@ void qz__journal_set_limits(qz__journal *j, uint64_t kick_bytes, uint64_t max_pe
     pthread_mutex_unlock(&j->mu);
 }
 
-/* ---- merged scans (overlay + LMDB) -------------------------------------- */
+void qz__journal_set_tick(qz__journal *j, void (*fn)(void *user), void *user)
+{
+    if (!j) return;
+    pthread_mutex_lock(&j->mu);
+    j->tick = fn;
+    j->tick_user = user;
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* ---- merged scans (overlay + backend) ----------------------------------- */
 
 typedef struct ov_ent {
     const unsigned char *key, *val;
@@ -771,7 +887,7 @@ static int ov_collect_fn(const void *k, size_t kl, const void *v, size_t vl, voi
     if (vl < OV_HDR) return qz__err(QZ_ECORRUPT, "journal: malformed overlay entry");
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 64;
-        ov_ent *ne = realloc(l->e, nc * sizeof *ne);
+        ov_ent *ne = qz__realloc(l->e, nc * sizeof *ne);
         if (!ne) return qz__err(QZ_ENOMEM, "journal: out of memory scanning pending writes");
         l->e = ne;
         l->cap = nc;
@@ -781,7 +897,7 @@ static int ov_collect_fn(const void *k, size_t kl, const void *v, size_t vl, voi
     return 0;
 }
 
-/* Called per key in order with the overlay entry and/or the LMDB value. */
+/* Called per key in order with the overlay entry and/or the backend value. */
 typedef int (*merge_fn)(const void *key, size_t klen, const ov_ent *ov, const unsigned char *lv, size_t lvlen,
                         void *user);
 
@@ -792,7 +908,7 @@ typedef struct merge_ctx {
     void *user;
 } merge_ctx;
 
-static int merge_lmdb_fn(const void *k, size_t kl, const void *v, size_t vl, void *user)
+static int merge_backend_fn(const void *k, size_t kl, const void *v, size_t vl, void *user)
 {
     merge_ctx *m = user;
     while (m->i < m->ov->n) {
@@ -813,25 +929,26 @@ static int merged_scan(qz__journal *j, qz_storage *ovs, uint32_t table, const vo
     ov_list ov = {NULL, 0, 0};
     qz_storage_txn *ot = NULL, *lt = NULL;
     int rc = QZ_OK;
-    /* The overlay first: an entry leaves it only after LMDB has it. */
+    /* The overlay first: an entry leaves it only after the backend has it. */
     if (ovs) {
         rc = ovs->begin(ovs, QZ_TXN_READONLY, &ot);
         if (rc == QZ_OK) rc = ovs->scan(ovs, ot, table, prefix, plen, ov_collect_fn, &ov);
     }
     if (rc == QZ_OK) rc = j->st->begin(j->st, QZ_TXN_READONLY, &lt);
     merge_ctx m = {&ov, 0, fn, user};
-    if (rc == QZ_OK) rc = j->st->scan(j->st, lt, table, prefix, plen, merge_lmdb_fn, &m);
+    if (rc == QZ_OK) rc = j->st->scan(j->st, lt, table, prefix, plen, merge_backend_fn, &m);
     while (rc == QZ_OK && m.i < ov.n) {
         const ov_ent *e = &ov.e[m.i++];
         rc = fn(e->key, e->klen, e, NULL, 0, user);
     }
     if (lt) j->st->abort(j->st, lt);
     if (ot) ovs->abort(ovs, ot);
-    free(ov.e);
+    qz__free(ov.e);
     return rc;
 }
 
 typedef struct vec_scan_ctx {
+    qz__journal *j;
     qz__journal_vector_fn fn;
     void *user;
 } vec_scan_ctx;
@@ -854,16 +971,16 @@ static int vec_merge_fn(const void *key, size_t klen, const ov_ent *ov, const un
     uint64_t seq = 0;
     const void *vec = NULL, *meta = NULL;
     uint32_t vb = 0, ml = 0;
-    QZ_CHECK(vrec_parse(rec, rlen, id, &seq, &vec, &vb, &meta, &ml));
-    return c->fn(id, seq, vec, vb, meta, ml, c->user);
+    QZ_CHECK(vrec_parse(c->j, rec, rlen, id, &seq, &vec, &vb, &meta, &ml));
+    return c->fn ? c->fn(id, seq, vec, vb, meta, ml, c->user) : 0;
 }
 
 int qz__journal_scan_vectors(qz__journal *j, qz__journal_vector_fn fn, void *user)
 {
     if (!j || !fn) return qz__err(QZ_EINVAL, "journal: bad scan_vectors() arguments");
     if (j->wal && qz__wal_last_seq(j->wal) != qz__wal_applied_seq(j->wal))
-        QZ_CHECK(qz__journal_flush(j)); /* pending vector writes must reach LMDB first */
-    vec_scan_ctx c = {fn, user};
+        QZ_CHECK(qz__journal_flush(j)); /* pending vector writes must reach the backend first */
+    vec_scan_ctx c = {j, fn, user};
     return merged_scan(j, j->vecov, QZ_TABLE_VECTORS, NULL, 0, vec_merge_fn, &c);
 }
 
@@ -886,6 +1003,65 @@ int qz__journal_kv_scan(qz__journal *j, const void *prefix, size_t plen, qz__jou
     if (!j || !fn || (plen && !prefix)) return qz__err(QZ_EINVAL, "journal: bad kv_scan() arguments");
     kv_scan_ctx c = {fn, user};
     return merged_scan(j, j->kvov, QZ_TABLE_KV, prefix, plen, kv_merge_fn, &c);
+}
+
+/* ---- verification ----------------------------------------------------------- */
+
+static int verify_vec_fn(const void *k, size_t kl, const void *v, size_t vl, void *user)
+{
+    qz__journal *j = user;
+    if (kl != 8) return qz__err(QZ_ECORRUPT, "vectors table holds a key of %zu bytes (ids are 8)", kl);
+    uint64_t seq;
+    const void *vec, *meta;
+    uint32_t vb, ml;
+    return vrec_parse(j, v, vl, qz__get_u64be(k), &seq, &vec, &vb, &meta, &ml);
+}
+
+static int verify_kv_fn(const void *k, size_t kl, const void *v, size_t vl, void *user)
+{
+    (void)user;
+    if (kl == 0 || kl > J_MAX_KEY) return qz__err(QZ_ECORRUPT, "key-value table holds a key of %zu bytes", kl);
+    return kv_verify(k, kl, v, vl);
+}
+
+static int verify_ov_vec_fn(const void *k, size_t kl, const void *v, size_t vl, void *user)
+{
+    qz__journal *j = user;
+    const unsigned char *p = v;
+    if (kl != 8 || vl < OV_HDR) return qz__err(QZ_ECORRUPT, "journal: malformed pending vector record");
+    if (p[8] & OV_TOMB) return 0;
+    return verify_vec_fn(k, kl, p + OV_HDR, vl - OV_HDR, j);
+}
+
+static int verify_pending_fn(const qz__wal_rec *rec, void *user)
+{
+    (void)user;
+    return qz__wal_decode(rec, NULL, NULL);
+}
+
+int qz__journal_verify(qz__journal *j)
+{
+    if (!j) return qz__err(QZ_EINVAL, "journal: NULL handle");
+    qz_storage_txn *t = NULL;
+    QZ_CHECK(j->st->begin(j->st, QZ_TXN_READONLY, &t));
+    int rc = j->st->scan(j->st, t, QZ_TABLE_VECTORS, NULL, 0, verify_vec_fn, j);
+    if (rc == QZ_OK) rc = j->st->scan(j->st, t, QZ_TABLE_KV, NULL, 0, verify_kv_fn, NULL);
+    j->st->abort(j->st, t);
+    QZ_CHECK(rc);
+    if (j->vecov) { /* read-only: the log's vector records */
+        QZ_CHECK(j->vecov->begin(j->vecov, QZ_TXN_READONLY, &t));
+        rc = j->vecov->scan(j->vecov, t, QZ_TABLE_VECTORS, NULL, 0, verify_ov_vec_fn, j);
+        j->vecov->abort(j->vecov, t);
+        QZ_CHECK(rc);
+    }
+    if (j->wal) { /* records written but not applied yet */
+        qz__wal_pos pos;
+        pthread_mutex_lock(&j->apply_mu);
+        rc = qz__wal_pending(j->wal, SIZE_MAX, verify_pending_fn, NULL, &pos);
+        pthread_mutex_unlock(&j->apply_mu);
+        if (rc < 0) return rc;
+    }
+    return QZ_OK;
 }
 
 /* ---- key-value reads ----------------------------------------------------- */
@@ -937,8 +1113,7 @@ int qz__journal_kv_get(qz__journal *j, const void *key, size_t klen, void *buf, 
     if (rc < 0) return rc;
     if (rc == 0) return qz__err(QZ_ENOTFOUND, "no key-value entry under that key");
     if (vlen) *vlen = n;
-    if (n > cap || (n && !buf))
-        return qz__err(QZ_ETOOSMALL, "value has %zu bytes, the buffer %zu", n, cap);
+    if (n > cap || (n && !buf)) return qz__err(QZ_ETOOSMALL, "value has %zu bytes, the buffer %zu", n, cap);
     return QZ_OK;
 }
 
@@ -984,7 +1159,8 @@ static int kv_append(qz__journal *j, uint32_t type, const qz__wal_part *parts, i
     int rc = j->kvov->begin(j->kvov, 0, &t);
     oc.kt = t;
     if (rc == QZ_OK) rc = qz__wal_decode(&rec, ov_op, &oc);
-    if (rc == QZ_OK) rc = j->kvov->commit(j->kvov, t);
+    if (rc == QZ_OK)
+        rc = j->kvov->commit(j->kvov, t);
     else if (t)
         j->kvov->abort(j->kvov, t);
     if (seq) *seq = s;
@@ -998,7 +1174,7 @@ int qz__journal_kv_put(qz__journal *j, const void *key, size_t klen, const void 
     if ((vlen && !val) || vlen > UINT32_MAX) return qz__err(QZ_EINVAL, "journal: bad key-value arguments");
     /* the overlay decodes from one contiguous payload */
     size_t n = QZ__WAL_KV_PUT_FIXED + klen + vlen;
-    unsigned char *p = malloc(n);
+    unsigned char *p = qz__malloc(n);
     if (!p) return qz__err(QZ_ENOMEM, "journal: out of memory for a %zu-byte value", vlen);
     qz__put_u32le(p, (uint32_t)klen);
     qz__put_u32le(p + 4, (uint32_t)vlen);
@@ -1009,7 +1185,7 @@ int qz__journal_kv_put(qz__journal *j, const void *key, size_t klen, const void 
     pthread_mutex_lock(&j->kv_mu);
     int rc = kv_append(j, QZ__WAL_KV_PUT, &part, 1, &rec, seq);
     pthread_mutex_unlock(&j->kv_mu);
-    free(p);
+    qz__free(p);
     if (rc == QZ_OK) after_append(j);
     return rc;
 }
@@ -1040,12 +1216,12 @@ int qz__jgroup_begin(qz__journal *j, qz__jgroup **g)
     if (!g) return qz__err(QZ_EINVAL, "journal: NULL group");
     *g = NULL;
     QZ_CHECK(check_writable(j));
-    qz__jgroup *ng = calloc(1, sizeof *ng);
+    qz__jgroup *ng = qz__calloc(1, sizeof *ng);
     if (!ng) return qz__err(QZ_ENOMEM, "journal: out of memory for a group");
     ng->j = j;
     ng->len = QZ__WAL_GROUP_FIXED;
     if (grow_buf(&ng->buf, &ng->cap, 4096) < 0) {
-        free(ng);
+        qz__free(ng);
         return QZ_ENOMEM;
     }
     *g = ng;
@@ -1148,8 +1324,8 @@ int qz__jgroup_kv_del(qz__jgroup *g, const void *key, size_t klen)
 void qz__jgroup_abort(qz__jgroup *g)
 {
     if (!g) return;
-    free(g->buf);
-    free(g);
+    qz__free(g->buf);
+    qz__free(g);
 }
 
 int qz__jgroup_commit(qz__jgroup *g, uint64_t *seq)
@@ -1179,33 +1355,59 @@ int qz__jgroup_commit(qz__jgroup *g, uint64_t *seq)
 
 /* ---- waiting, flushing, closing ----------------------------------------- */
 
+/* No log, SYNC: everything appended so far reaches the backend in one
+ * commit; a waiter whose record an earlier commit covered returns at once. */
+static int apply_through(qz__journal *j, uint64_t seq)
+{
+    if (seq > qz__wal_last_seq(j->wal))
+        return qz__err(QZ_EINVAL, "journal: sequence %llu was never appended", (unsigned long long)seq);
+    if (qz__wal_applied_seq(j->wal) >= seq) return QZ_OK;
+    pthread_mutex_lock(&j->apply_mu);
+    int rc = failed_rc(j);
+    if (rc == QZ_OK && qz__wal_applied_seq(j->wal) < seq) {
+        rc = qz__wal_write_out(j->wal, 0);
+        if (rc == QZ_OK) rc = apply_pending(j);
+    }
+    pthread_mutex_unlock(&j->apply_mu);
+    return rc;
+}
+
 int qz__journal_wait(qz__journal *j, uint64_t seq)
 {
     if (!j) return qz__err(QZ_EINVAL, "journal: NULL handle");
-    if (j->o.readonly) return QZ_OK;
-    QZ_CHECK(check_writable(j));
-    if (j->o.durability == QZ_DURABILITY_SYNC) QZ_CHECK(qz__wal_sync(j->wal, seq));
+    if (j->readonly) return QZ_OK;
+    QZ_CHECK(failed_rc(j));
+    if (j->o.durability == QZ__DUR_SYNC) {
+        if (has_log(j))
+            QZ_CHECK(qz__wal_sync(j->wal, seq));
+        else
+            QZ_CHECK(apply_through(j, seq));
+    }
+    if (!j->use_thread) {
+        if (inline_cycle_due(j)) QZ_CHECK(run_cycle(j));
+        if (qz__wal_unapplied_bytes(j->wal) > j->max_pending) QZ_CHECK(run_cycle(j));
+        return failed_rc(j);
+    }
     if (qz__wal_unapplied_bytes(j->wal) <= j->max_pending) return QZ_OK;
     /* back-pressure: let the background thread catch up */
     pthread_mutex_lock(&j->mu);
-    while (!j->bg_err && !j->stop && qz__wal_unapplied_bytes(j->wal) > j->max_pending) {
+    while (!j->failed && !j->stop && qz__wal_unapplied_bytes(j->wal) > j->max_pending) {
         j->kick = 1;
         pthread_cond_signal(&j->cv_bg);
         pthread_cond_wait(&j->cv_done, &j->mu);
     }
-    int rc = j->bg_err;
-    if (rc) qz__err(rc, "%s", j->bg_msg);
     pthread_mutex_unlock(&j->mu);
-    return rc;
+    return failed_rc(j);
 }
 
 int qz__journal_flush(qz__journal *j)
 {
     if (!j) return qz__err(QZ_EINVAL, "journal: NULL handle");
-    if (j->o.readonly) return QZ_OK;
-    QZ_CHECK(check_writable(j));
+    if (j->readonly) return QZ_OK;
+    QZ_CHECK(failed_rc(j));
     pthread_mutex_lock(&j->apply_mu);
-    int rc = qz__wal_write_out(j->wal, 1);
+    int rc = failed_rc(j);
+    if (rc == QZ_OK) rc = qz__wal_write_out(j->wal, has_log(j));
     if (rc == QZ_OK) rc = apply_pending(j);
     pthread_mutex_unlock(&j->apply_mu);
     return rc;
@@ -1224,11 +1426,17 @@ int qz__journal_close(qz__journal *j)
         pthread_join(j->thread, NULL);
     }
     if (j->wal) {
-        /* write, apply and reset: a clean close leaves an empty log */
         pthread_mutex_lock(&j->apply_mu);
-        rc = qz__wal_checkpoint(j->wal, apply_all_cb, j);
+        rc = failed_rc(j); /* after a failure the log (if any) is left for the next open */
+        if (rc == QZ_OK && has_log(j)) {
+            /* write, apply and reset: a clean close leaves an empty log */
+            rc = qz__wal_checkpoint(j->wal, apply_all_cb, j);
+        } else if (rc == QZ_OK) {
+            rc = qz__wal_write_out(j->wal, 0);
+            if (rc == QZ_OK) rc = apply_pending(j);
+        }
         pthread_mutex_unlock(&j->apply_mu);
     }
-    journal_free(j); /* leaves the thread's error message alone */
+    journal_free(j);
     return rc;
 }

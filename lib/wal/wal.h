@@ -111,6 +111,11 @@ typedef struct qz__wal_pos {
  * first record will get seq base_seq + 1, and open it for appending. */
 int qz__wal_open(const char *path, uint64_t base_seq, qz__wal **out);
 
+/* A log with no file: records live in memory until applied; write_out and
+ * sync only move the cursors (qz__wal_sync returns at once), checkpoint only
+ * applies. For backends whose commit is itself durable. */
+int qz__wal_open_mem(uint64_t base_seq, qz__wal **out);
+
 /* Close the file and free everything; unwritten records are dropped. */
 void qz__wal_close(qz__wal *w);
 

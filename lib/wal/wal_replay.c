@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/alloc.h"
 #include "util/error.h"
 #include "wal/wal.h"
 #include "persist/format.h"
@@ -203,7 +204,7 @@ int qz__wal_replay_file(const char *path, qz__wal_rec_fn fn, void *user, qz__wal
         return qz__err(QZ_EIO, "cannot stat %s: %s", path, strerror(e));
     }
     size_t size = (size_t)st.st_size;
-    unsigned char *buf = malloc(size ? size : 1);
+    unsigned char *buf = qz__malloc(size ? size : 1);
     if (!buf) {
         close(fd);
         return qz__err(QZ_ENOMEM, "out of memory reading %zu bytes of %s", size, path);
@@ -214,7 +215,7 @@ int qz__wal_replay_file(const char *path, qz__wal_rec_fn fn, void *user, qz__wal
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             int e = errno;
-            free(buf);
+            qz__free(buf);
             close(fd);
             return qz__err(QZ_EIO, "cannot read %s: %s", path, strerror(e));
         }
@@ -223,6 +224,6 @@ int qz__wal_replay_file(const char *path, qz__wal_rec_fn fn, void *user, qz__wal
     }
     close(fd);
     int rc = qz__wal_replay_buf(buf, got, fn, user, info);
-    free(buf);
+    qz__free(buf);
     return rc;
 }

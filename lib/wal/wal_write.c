@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "util/alloc.h"
 #include "util/error.h"
 #include "wal/wal.h"
 #include "persist/format.h"
@@ -153,6 +154,14 @@ static int do_io(qz__wal *w, int do_sync)
     int need_write = w->wblk && !(w->wblk == w->tail && w->woff == w->tail->len);
     int need_sync = do_sync && (need_write || w->durable_seq < w->written_seq);
     if (!need_write && !need_sync) return QZ_OK;
+    if (!w->path) { /* no file: "written" only moves the cursor */
+        wal_blk *eb = w->tail;
+        w->wblk = eb;
+        w->woff = eb ? eb->len : 0;
+        w->written_seq = upto;
+        if (do_sync) w->durable_seq = upto;
+        return QZ_OK;
+    }
 
     struct iovec *iov = NULL;
     int niov = 0;
@@ -162,7 +171,7 @@ static int do_io(qz__wal *w, int do_sync)
     if (need_write) {
         int n = 0;
         for (wal_blk *b = w->wblk; b; b = b->next) n++;
-        iov = malloc(sizeof *iov * (size_t)n);
+        iov = qz__malloc(sizeof *iov * (size_t)n);
         if (!iov) return qz__err(QZ_ENOMEM, "quartz.log: out of memory for %d write segments", n);
         for (wal_blk *b = w->wblk; b; b = b->next) {
             size_t start = b == w->wblk ? w->woff : 0;
@@ -206,7 +215,7 @@ static int do_io(qz__wal *w, int do_sync)
         what = "fdatasync";
         if (fdatasync(fd) != 0) err = errno;
     }
-    free(iov);
+    qz__free(iov);
 
     pthread_mutex_lock(&w->mu);
     if (err) {
@@ -230,44 +239,67 @@ static int do_io(qz__wal *w, int do_sync)
 
 /* ---- public ------------------------------------------------------------- */
 
-int qz__wal_open(const char *path, uint64_t base_seq, qz__wal **out)
+static char *str_dup(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = suffix ? strlen(suffix) : 0;
+    char *p = qz__malloc(a + b + 1);
+    if (!p) return NULL;
+    memcpy(p, s, a);
+    if (b) memcpy(p + a, suffix, b);
+    p[a + b] = '\0';
+    return p;
+}
+
+/* A log without a file (path NULL) or with one. */
+static int wal_new(const char *path, uint64_t base_seq, qz__wal **out)
 {
     *out = NULL;
-    qz__wal *w = calloc(1, sizeof *w);
-    if (!w) return qz__err(QZ_ENOMEM, "out of memory opening %s", path);
-    size_t pl = strlen(path);
-    w->path = strdup(path);
-    w->tmp_path = malloc(pl + 5);
-    w->dir_path = strdup(path);
-    if (!w->path || !w->tmp_path || !w->dir_path) {
-        free(w->path);
-        free(w->tmp_path);
-        free(w->dir_path);
-        free(w);
-        return qz__err(QZ_ENOMEM, "out of memory opening %s", path);
-    }
-    memcpy(w->tmp_path, path, pl);
-    memcpy(w->tmp_path + pl, ".tmp", 5);
-    char *slash = strrchr(w->dir_path, '/');
-    if (!slash)
-        strcpy(w->dir_path, ".");
-    else if (slash == w->dir_path)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
+    qz__wal *w = qz__calloc(1, sizeof *w);
+    if (!w) return qz__err(QZ_ENOMEM, "out of memory opening the log %s", path ? path : "(in memory)");
+    w->fd = -1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    w->fd = -1;
     w->next_seq = base_seq + 1;
     w->written_seq = w->durable_seq = w->applied_seq = base_seq;
+    if (path) {
+        w->path = str_dup(path, NULL);
+        w->tmp_path = str_dup(path, ".tmp");
+        w->dir_path = str_dup(path, NULL);
+        if (!w->path || !w->tmp_path || !w->dir_path) {
+            qz__wal_close(w);
+            return qz__err(QZ_ENOMEM, "out of memory opening %s", path);
+        }
+        char *slash = strrchr(w->dir_path, '/');
+        if (!slash)
+            strcpy(w->dir_path, ".");
+        else if (slash == w->dir_path)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    *out = w;
+    return QZ_OK;
+}
+
+int qz__wal_open(const char *path, uint64_t base_seq, qz__wal **out)
+{
+    if (!out || !path || !*path) return qz__err(QZ_EINVAL, "log: no path");
+    QZ_CHECK(wal_new(path, base_seq, out));
+    qz__wal *w = *out;
     int rc = create_log(w, base_seq, &w->fd);
     if (rc < 0) {
         qz__wal_close(w);
+        *out = NULL;
         return rc;
     }
     w->file_bytes = QZ__WAL_HEADER_SIZE;
-    *out = w;
     return QZ_OK;
+}
+
+int qz__wal_open_mem(uint64_t base_seq, qz__wal **out)
+{
+    if (!out) return qz__err(QZ_EINVAL, "log: NULL out");
+    return wal_new(NULL, base_seq, out);
 }
 
 void qz__wal_close(qz__wal *w)
@@ -277,15 +309,15 @@ void qz__wal_close(qz__wal *w)
     wal_blk *b = w->head;
     while (b) {
         wal_blk *n = b->next;
-        free(b);
+        qz__free(b);
         b = n;
     }
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
-    free(w->path);
-    free(w->tmp_path);
-    free(w->dir_path);
-    free(w);
+    qz__free(w->path);
+    qz__free(w->tmp_path);
+    qz__free(w->dir_path);
+    qz__free(w);
 }
 
 int qz__wal_append(qz__wal *w, uint32_t type, const qz__wal_part *parts, int nparts, uint64_t *seq)
@@ -305,7 +337,7 @@ int qz__wal_append(qz__wal *w, uint32_t type, const qz__wal_part *parts, int npa
     }
     if (!w->tail || w->tail->cap - w->tail->len < rec) {
         size_t cap = rec > WAL_BLOCK_SIZE ? rec : WAL_BLOCK_SIZE;
-        wal_blk *b = malloc(sizeof *b + cap);
+        wal_blk *b = qz__malloc(sizeof *b + cap);
         if (!b) {
             pthread_mutex_unlock(&w->mu);
             return qz__err(QZ_ENOMEM, "out of memory for a %zu-byte log block", cap);
@@ -423,7 +455,7 @@ void qz__wal_mark_applied(qz__wal *w, const qz__wal_pos *pos)
     wal_blk *target = pos->blk;
     while (w->head != target) { /* wholly applied blocks before the target */
         wal_blk *n = w->head->next;
-        free(w->head);
+        qz__free(w->head);
         w->head = n;
     }
     w->aoff = pos->off;
@@ -433,7 +465,7 @@ void qz__wal_mark_applied(qz__wal *w, const qz__wal_pos *pos)
             w->wblk = n;
             w->woff = 0;
         }
-        free(w->head);
+        qz__free(w->head);
         w->head = n;
         w->aoff = 0;
     }
@@ -454,7 +486,7 @@ int qz__wal_checkpoint(qz__wal *w, int (*apply)(void *user), void *user)
     if (rc == QZ_OK && w->applied_seq != w->written_seq)
         rc = qz__err(QZ_EIO, "log reset: records up to %llu written but only %llu applied",
                      (unsigned long long)w->written_seq, (unsigned long long)w->applied_seq);
-    if (rc == QZ_OK && w->file_bytes > QZ__WAL_HEADER_SIZE) {
+    if (rc == QZ_OK && w->path && w->file_bytes > QZ__WAL_HEADER_SIZE) {
         uint64_t base = w->written_seq;
         pthread_mutex_unlock(&w->mu);
         int fd = -1;

@@ -1,4 +1,7 @@
-/* test_journal.c - the write-behind log over LMDB, on real directories. */
+/* test_journal.c - the journal: over LMDB with a log, on real directories
+ * (the test opens LMDB itself, as the engine does), and over the in-memory
+ * backend and a fault-injecting wrapper with no log, in every durability
+ * mode. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -71,10 +74,46 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Journals opened by jopen() and the LMDB backend under each: jclose()
+ * closes both (the journal does not own its backend). */
+#define MAXOPEN 8
+static struct {
+    qz__journal *j;
+    qz_storage *st;
+} g_open[MAXOPEN];
+
 static int jopen(const char *dir, uint32_t durability, uint32_t window, uint32_t ro, qz__journal **j, int *created)
 {
-    qz__journal_options o = {durability, window, ro};
-    return qz__journal_open(dir, &o, j, created);
+    *j = NULL;
+    qz_storage *st = NULL;
+    int rc = qz__storage_lmdb_open(dir, ro ? QZ__LMDB_READONLY : 0, &st);
+    if (rc < 0) return rc;
+    char log[4096];
+    snprintf(log, sizeof log, "%s/quartz.log", dir);
+    qz__journal_options o = {durability, window, ro ? QZ__J_READONLY : 0u, log};
+    rc = qz__journal_open(st, &o, j, created);
+    if (rc < 0) {
+        st->close(st);
+        return rc;
+    }
+    for (int i = 0; i < MAXOPEN; i++)
+        if (!g_open[i].j) {
+            g_open[i].j = *j;
+            g_open[i].st = st;
+            return rc;
+        }
+    fail_msg("too many open journals");
+    return rc;
+}
+
+static int jclose(qz__journal *j)
+{
+    qz_storage *st = qz__journal_storage(j);
+    int rc = qz__journal_close(j);
+    for (int i = 0; i < MAXOPEN; i++)
+        if (g_open[i].j == j) g_open[i].j = NULL;
+    if (st) st->close(st);
+    return rc;
 }
 
 static void vec_for(uint64_t id, float *v)
@@ -187,7 +226,7 @@ static uint64_t make_db(const char *dir, int nvec)
     for (int i = 0; i < nvec; i++) assert_int_equal(put_vec(j, (uint64_t)i, NULL), QZ_OK);
     assert_int_equal(qz__journal_flush(j), QZ_OK);
     uint64_t s = lmdb_journal_seq(j);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
     return s;
 }
 
@@ -222,45 +261,49 @@ static void open_creates_database_then_reopens_it(void **state)
     assert_int_equal(st->begin(st, QZ_TXN_READONLY, &t), QZ_OK);
     assert_int_equal(st->get(st, t, QZ_TABLE_META, "format", 6, &v, &vl), QZ_OK);
     assert_int_equal(vl, 4);
-    assert_int_equal(qz__get_u32le(v), QZ_FORMAT_VERSION);
+    assert_int_equal(qz__get_u32le(v), QZ__FORMAT_VERSION);
     st->abort(st, t);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
     assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, &created), QZ_OK);
     assert_int_equal(created, 0);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
     assert_int_equal(file_size(f->log), QZ__WAL_HEADER_SIZE);
 }
 
-static void second_writer_gets_busy(void **state)
+/* The journal knows no directory: it creates no LOCK file and no file but
+ * its log; the caller's lock is the caller's. A read-only journal opens
+ * beside a live writer. */
+static void journal_creates_only_its_log(void **state)
 {
     fixture *f = *state;
     qz__journal *j = NULL;
     assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 0, &j, NULL), QZ_OK);
     assert_int_equal(put_vec(j, 1, NULL), QZ_OK);
     assert_int_equal(qz__journal_flush(j), QZ_OK);
+    DIR *d = opendir(f->dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (strcmp(e->d_name, "data.mdb") && strcmp(e->d_name, "lock.mdb") && strcmp(e->d_name, "quartz.log"))
+            fail_msg("unexpected file %s in the database directory", e->d_name);
+    }
+    closedir(d);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         qz__journal *j2 = NULL;
-        int rc = jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 0, &j2, NULL);
-        if (rc != QZ_EBUSY) _exit(1);
-        if (!strstr(qz__err_msg(), "is locked by another process")) _exit(2);
-        /* a read-only open needs no lock */
-        rc = jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 1, &j2, NULL);
-        if (rc != QZ_OK) _exit(3);
+        if (jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 1, &j2, NULL) != QZ_OK) _exit(3);
         vset *s = calloc(1, sizeof *s);
         if (qz__journal_scan_vectors(j2, vset_fn, s) != QZ_OK || s->n != 1 || !s->present[1]) _exit(4);
-        if (qz__journal_close(j2) != QZ_OK) _exit(5);
+        if (jclose(j2) != QZ_OK) _exit(5);
         _exit(0);
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
-    /* the lock is released at close */
-    assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 0, &j, NULL), QZ_OK);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 static void newer_format_is_refused(void **state)
@@ -271,7 +314,7 @@ static void newer_format_is_refused(void **state)
     assert_int_equal(qz__storage_lmdb_open(f->dir, 0, &st), QZ_OK);
     qz_storage_txn *t = NULL;
     unsigned char v[4];
-    qz__put_u32le(v, QZ_FORMAT_VERSION + 1);
+    qz__put_u32le(v, QZ__FORMAT_VERSION + 1);
     assert_int_equal(st->begin(st, 0, &t), QZ_OK);
     assert_int_equal(st->put(st, t, QZ_TABLE_META, "format", 6, v, 4), QZ_OK);
     assert_int_equal(st->commit(st, t), QZ_OK);
@@ -301,9 +344,15 @@ static void missing_format_in_nonempty_env_is_corrupt(void **state)
 static void readonly_open_of_missing_database_fails(void **state)
 {
     fixture *f = *state;
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_lmdb_open(f->dir, 0, &st), QZ_OK); /* an empty environment */
+    st->close(st);
     qz__journal *j = NULL;
-    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 1, &j, NULL), QZ_EIO);
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 1, &j, NULL), QZ_ENOTFOUND);
     assert_non_null(strstr(qz__err_msg(), "no database"));
+    assert_null(j);
+    /* and nothing was written into it */
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 1, &j, NULL), QZ_ENOTFOUND);
 }
 
 static void vectors_survive_reopen_in_every_mode(void **state)
@@ -324,7 +373,7 @@ static void vectors_survive_reopen_in_every_mode(void **state)
             assert_int_equal(qz__journal_del(j, base + i, &seq), QZ_OK);
             assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
         }
-        assert_int_equal(qz__journal_close(j), QZ_OK);
+        assert_int_equal(jclose(j), QZ_OK);
         assert_int_equal(file_size(f->log), QZ__WAL_HEADER_SIZE);
     }
     qz__journal *j = NULL;
@@ -334,7 +383,7 @@ static void vectors_survive_reopen_in_every_mode(void **state)
     for (int m = 0; m < 3; m++)
         for (uint64_t i = 0; i < 300; i++) assert_int_equal(s->present[m * 1000 + i], i % 3 != 0);
     free(s);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 static void kv_overlay_visible_before_flush(void **state)
@@ -361,10 +410,10 @@ static void kv_overlay_visible_before_flush(void **state)
     assert_int_equal(kv_get_str(j, "color", buf, sizeof buf), QZ_ENOTFOUND);
     assert_true(lmdb_has(j, QZ_TABLE_KV, "color", 5));
     assert_int_equal(qz__journal_kv_del(j, "color", 5, &seq), QZ_ENOTFOUND);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
     assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, NOWAIT, 0, &j, NULL), QZ_OK);
     assert_int_equal(kv_get_str(j, "color", buf, sizeof buf), QZ_ENOTFOUND);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 static void kv_get_reports_size_when_buffer_too_small(void **state)
@@ -384,7 +433,7 @@ static void kv_get_reports_size_when_buffer_too_small(void **state)
     assert_int_equal(n, 10);
     assert_int_equal(qz__journal_kv_get(j, "", 0, buf, sizeof buf, &n), QZ_EINVAL);
     assert_int_equal(qz__journal_kv_put(j, "", 0, "v", 1, NULL), QZ_EINVAL);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 typedef struct kvlist {
@@ -425,7 +474,7 @@ static void kv_scan_merges_overlay_and_lmdb_in_key_order(void **state)
     assert_int_equal(l.n, 6);
     assert_string_equal(l.items[3], "p:e=new");
     assert_string_equal(l.items[5], "q:z=9");
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 static void group_is_visible_whole_after_commit(void **state)
@@ -453,7 +502,7 @@ static void group_is_visible_whole_after_commit(void **state)
     assert_int_equal(qz__jgroup_begin(j, &g), QZ_OK);
     assert_int_equal(qz__jgroup_kv_put(g, "aborted", 7, "z", 1), QZ_OK);
     qz__jgroup_abort(g);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
     assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_OK);
     vset *s = scan_all(j);
     assert_int_equal(s->n, 1);
@@ -461,7 +510,7 @@ static void group_is_visible_whole_after_commit(void **state)
     free(s);
     assert_int_equal(kv_get_str(j, "new", buf, sizeof buf), QZ_OK);
     assert_int_equal(kv_get_str(j, "aborted", buf, sizeof buf), QZ_ENOTFOUND);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 /* A log left by a crashed writer is applied at open; a torn last record is
@@ -491,7 +540,7 @@ static void open_replays_log_and_drops_torn_tail(void **state)
     uint64_t next;
     assert_int_equal(put_vec(j, 19, &next), QZ_OK);
     assert_int_equal(next, seq); /* the torn record's seq is reused */
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 /* Truncating inside a group record: none of its operations is applied. */
@@ -558,7 +607,7 @@ static void group_is_all_or_nothing_on_replay(void **state)
         free(s);
         char buf[8];
         assert_int_equal(kv_get_str(j, "gk", buf, sizeof buf), QZ_ENOTFOUND);
-        assert_int_equal(qz__journal_close(j), QZ_OK);
+        assert_int_equal(jclose(j), QZ_OK);
         /* undo: restore the database to "only the header applied" */
         qz_storage *st = NULL;
         assert_int_equal(qz__storage_lmdb_open(f->dir, 0, &st), QZ_OK);
@@ -586,7 +635,7 @@ static void group_is_all_or_nothing_on_replay(void **state)
     char buf[8];
     assert_int_equal(kv_get_str(j, "gk", buf, sizeof buf), QZ_OK);
     assert_string_equal(buf, "1");
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 static void log_starting_after_lmdb_is_corrupt(void **state)
@@ -611,7 +660,7 @@ static void stored_checksum_mismatch_names_id_and_key(void **state)
     assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 0, 0, &j, NULL), QZ_OK);
     assert_int_equal(put_vec(j, 4242, NULL), QZ_OK);
     assert_int_equal(qz__journal_kv_put(j, "userkey", 7, "value", 5, NULL), QZ_OK);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
     qz_storage *st = NULL;
     assert_int_equal(qz__storage_lmdb_open(f->dir, 0, &st), QZ_OK);
     qz_storage_txn *t = NULL;
@@ -641,7 +690,7 @@ static void stored_checksum_mismatch_names_id_and_key(void **state)
     assert_non_null(strstr(qz__err_msg(), "\"userkey\""));
     kvlist l = {.n = 0};
     assert_int_equal(qz__journal_kv_scan(j, NULL, 0, kvlist_fn, &l), QZ_ECORRUPT);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 static void log_is_reset_past_threshold_and_at_close(void **state)
@@ -662,17 +711,19 @@ static void log_is_reset_past_threshold_and_at_close(void **state)
             if (sz > biggest) biggest = sz;
         }
     }
-    /* 6000 records are ~640 KB of log; resets keep the file near 32 KB */
+    /* 6000 records are ~640 KB of log; resets keep the file near 32 KB
+     * (plus what arrives while a slow fsync holds a cycle up: the bound is
+     * loose so that a loaded disk does not fail the test) */
     print_message("    largest log seen: %lld bytes\n", (long long)biggest);
     assert_true(biggest > (off_t)QZ__WAL_HEADER_SIZE);
-    assert_true(biggest < 128 * 1024);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_true(biggest < 256 * 1024);
+    assert_int_equal(jclose(j), QZ_OK);
     assert_int_equal(file_size(f->log), QZ__WAL_HEADER_SIZE);
     assert_int_equal(jopen(f->dir, QZ_DURABILITY_BATCHED, 2, 0, &j, NULL), QZ_OK);
     vset *s = scan_all(j);
     assert_int_equal(s->n, 6000);
     free(s);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 static void none_mode_applies_at_threshold_flush_and_close(void **state)
@@ -698,12 +749,12 @@ static void none_mode_applies_at_threshold_flush_and_close(void **state)
     }
     qz__put_u64be(key, 100);
     assert_true(lmdb_has(j, QZ_TABLE_VECTORS, key, 8));
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
     assert_int_equal(jopen(f->dir, QZ_DURABILITY_NONE, 0, 0, &j, NULL), QZ_OK);
     vset *s = scan_all(j);
     assert_int_equal(s->n, 11999);
     free(s);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 static void scan_vectors_includes_unapplied_writes(void **state)
@@ -717,7 +768,7 @@ static void scan_vectors_includes_unapplied_writes(void **state)
     assert_int_equal(s->n, 49);
     assert_false(s->present[7]);
     free(s);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 static void readonly_handle_sees_log_of_live_writer_and_refuses_writes(void **state)
@@ -759,7 +810,7 @@ static void readonly_handle_sees_log_of_live_writer_and_refuses_writes(void **st
         assert_int_equal(put_vec(r, 100, NULL), QZ_EREADONLY);
         assert_int_equal(qz__journal_kv_put(r, "x", 1, "y", 1, NULL), QZ_EREADONLY);
         assert_int_equal(qz__journal_flush(r), QZ_OK);
-        assert_int_equal(qz__journal_close(r), QZ_OK);
+        assert_int_equal(jclose(r), QZ_OK);
         if (round == 0) {
             assert_int_equal(write(to_child[1], "x", 1), 1);
             int status;
@@ -777,7 +828,7 @@ static void readonly_handle_sees_log_of_live_writer_and_refuses_writes(void **st
     vset *s = scan_all(j);
     assert_int_equal(s->n, 39);
     free(s);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
 }
 
 /* SYNC: a child appends and waits, acknowledging each id through a pipe,
@@ -834,7 +885,7 @@ static void sync_acknowledged_writes_survive_sigkill(void **state)
             assert_string_equal(buf, k);
         }
         free(s);
-        assert_int_equal(qz__journal_close(j), QZ_OK);
+        assert_int_equal(jclose(j), QZ_OK);
         start = last + 1;
     }
     print_message("    %llu acknowledged ids over 6 kills\n", (unsigned long long)start);
@@ -885,12 +936,504 @@ static void sync_writers_share_fsyncs(void **state)
     print_message("    SYNC, 4 writers: %.0f appends/s, %llu fdatasyncs for 2000\n", 2000 / (t2 - t1),
                   (unsigned long long)(s2 - s1));
     assert_true(s2 - s1 < 2000);
-    assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
     assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_OK);
     vset *s = scan_all(j);
     assert_int_equal(s->n, 2500);
     free(s);
+    assert_int_equal(jclose(j), QZ_OK);
+}
+
+/* ---- no log: the in-memory backend and a fault-injecting wrapper ---- */
+
+/* Wraps a backend: counts write commits and fails them on demand (the
+ * failed transaction is aborted, so nothing of it remains, as the backend
+ * contract says). */
+typedef struct fault {
+    qz_storage base;
+    qz_storage *inner;
+    int fail_commits; /* commits to fail from now on (-1: all) */
+    int commits, failed;
+} fault;
+
+static qz_storage *inner_of(qz_storage *s) { return ((fault *)s->user)->inner; }
+static int f_begin(qz_storage *s, uint32_t fl, qz_storage_txn **t) { return inner_of(s)->begin(inner_of(s), fl, t); }
+static int f_get(qz_storage *s, qz_storage_txn *t, uint32_t tab, const void *k, size_t kl, const void **v, size_t *vl)
+{
+    return inner_of(s)->get(inner_of(s), t, tab, k, kl, v, vl);
+}
+static int f_put(qz_storage *s, qz_storage_txn *t, uint32_t tab, const void *k, size_t kl, const void *v, size_t vl)
+{
+    return inner_of(s)->put(inner_of(s), t, tab, k, kl, v, vl);
+}
+static int f_del(qz_storage *s, qz_storage_txn *t, uint32_t tab, const void *k, size_t kl)
+{
+    return inner_of(s)->del(inner_of(s), t, tab, k, kl);
+}
+static int f_scan(qz_storage *s, qz_storage_txn *t, uint32_t tab, const void *p, size_t pl, qz_storage_scan_fn fn,
+                  void *u)
+{
+    return inner_of(s)->scan(inner_of(s), t, tab, p, pl, fn, u);
+}
+static int f_clear(qz_storage *s, qz_storage_txn *t, uint32_t tab) { return inner_of(s)->clear(inner_of(s), t, tab); }
+static int f_commit(qz_storage *s, qz_storage_txn *t)
+{
+    fault *f = s->user;
+    if (f->fail_commits) {
+        if (f->fail_commits > 0) f->fail_commits--;
+        f->failed++;
+        f->inner->abort(f->inner, t);
+        return qz__err(QZ_EIO, "fault backend: injected commit failure");
+    }
+    f->commits++;
+    return f->inner->commit(f->inner, t);
+}
+static void f_abort(qz_storage *s, qz_storage_txn *t) { inner_of(s)->abort(inner_of(s), t); }
+static int f_sync(qz_storage *s) { return inner_of(s)->sync(inner_of(s)); }
+static void f_close(qz_storage *s)
+{
+    fault *f = s->user;
+    f->inner->close(f->inner);
+    free(f);
+}
+
+static fault *fault_open(void)
+{
+    fault *f = calloc(1, sizeof *f);
+    assert_int_equal(qz__storage_mem_open(&f->inner), QZ_OK);
+    f->base = (qz_storage){sizeof(qz_storage), 0, f, f_begin, f_get, f_put, f_del, f_scan, f_clear,
+                           f_commit, f_abort, f_sync, f_close};
+    return f;
+}
+
+static int mopen(qz_storage *st, uint32_t durability, uint32_t window, uint32_t flags, qz__journal **j, int *created)
+{
+    qz__journal_options o = {durability, window, flags, NULL};
+    return qz__journal_open(st, &o, j, created);
+}
+
+/* The backend's own view of a vector / a kv key, bypassing the journal. */
+static int st_has_vec(qz_storage *st, uint64_t id)
+{
+    unsigned char key[8];
+    qz__put_u64be(key, id);
+    qz_storage_txn *t = NULL;
+    assert_int_equal(st->begin(st, QZ_TXN_READONLY, &t), QZ_OK);
+    int rc = st->get(st, t, QZ_TABLE_VECTORS, key, 8, NULL, NULL);
+    st->abort(st, t);
+    return rc == QZ_OK;
+}
+
+static int st_has_kv(qz_storage *st, const char *k)
+{
+    qz_storage_txn *t = NULL;
+    assert_int_equal(st->begin(st, QZ_TXN_READONLY, &t), QZ_OK);
+    int rc = st->get(st, t, QZ_TABLE_KV, k, strlen(k), NULL, NULL);
+    st->abort(st, t);
+    return rc == QZ_OK;
+}
+
+static uint64_t st_meta_u64(qz_storage *st, const char *key)
+{
+    qz_storage_txn *t = NULL;
+    const void *v;
+    size_t vl;
+    uint64_t r = 0;
+    assert_int_equal(st->begin(st, QZ_TXN_READONLY, &t), QZ_OK);
+    if (st->get(st, t, QZ_TABLE_META, key, strlen(key), &v, &vl) == QZ_OK && vl == 8) r = qz__get_u64le(v);
+    st->abort(st, t);
+    return r;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void no_log_sync_wait_commits_everything_pending_once(void **state)
+{
+    (void)state;
+    fault *f = fault_open();
+    qz_storage *st = &f->base;
+    qz__journal *j = NULL;
+    int created = 0;
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, NOWAIT, 0, &j, &created), QZ_OK);
+    assert_int_equal(created, 1);
+    assert_int_equal(qz__journal_format(j), QZ__FORMAT_VERSION);
+    int base_commits = f->commits; /* the META format record */
+    uint64_t s1, s2, s3;
+    assert_int_equal(put_vec(j, 1, &s1), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "a", 1, "x", 1, &s2), QZ_OK);
+    assert_int_equal(put_vec(j, 2, &s3), QZ_OK);
+    /* nothing reaches the backend before a wait; kv reads see the overlay */
+    assert_false(st_has_vec(st, 1));
+    assert_false(st_has_kv(st, "a"));
+    char buf[8];
+    assert_int_equal(kv_get_str(j, "a", buf, sizeof buf), QZ_OK);
+    assert_string_equal(buf, "x");
+    /* one wait: one commit covers all three */
+    assert_int_equal(qz__journal_wait(j, s3), QZ_OK);
+    assert_int_equal(f->commits, base_commits + 1);
+    assert_true(st_has_vec(st, 1));
+    assert_true(st_has_vec(st, 2));
+    assert_true(st_has_kv(st, "a"));
+    assert_int_equal(st_meta_u64(st, "journal.seq"), s3);
+    /* earlier records are already committed: no second commit */
+    assert_int_equal(qz__journal_wait(j, s1), QZ_OK);
+    assert_int_equal(f->commits, base_commits + 1);
+    assert_int_equal(qz__journal_wait(j, s3 + 100), QZ_EINVAL);
+    /* a delete, waited for, is gone from the backend */
+    assert_int_equal(qz__journal_del(j, 1, &s1), QZ_OK);
+    assert_int_equal(qz__journal_wait(j, s1), QZ_OK);
+    assert_false(st_has_vec(st, 1));
     assert_int_equal(qz__journal_close(j), QZ_OK);
+    /* reopen over the same backend: the state is there */
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, 0, &j, &created), QZ_OK);
+    assert_int_equal(created, 0);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 1);
+    assert_true(s->present[2]);
+    free(s);
+    assert_int_equal(kv_get_str(j, "a", buf, sizeof buf), QZ_OK);
+    assert_int_equal(qz__journal_verify(j), QZ_OK);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    st->close(st);
+}
+
+typedef struct msync_arg {
+    qz__journal *j;
+    uint64_t first;
+    int failures;
+} msync_arg;
+
+static void *msync_writer(void *p)
+{
+    msync_arg *a = p;
+    for (uint64_t i = 0; i < 200; i++) {
+        uint64_t seq;
+        if (put_vec(a->j, a->first + i, &seq) != QZ_OK || qz__journal_wait(a->j, seq) != QZ_OK) a->failures++;
+    }
+    return NULL;
+}
+
+static void no_log_sync_concurrent_waiters_all_durable(void **state)
+{
+    (void)state;
+    fault *f = fault_open();
+    qz_storage *st = &f->base;
+    qz__journal *j = NULL;
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, 0, &j, NULL), QZ_OK);
+    int c0 = f->commits;
+    msync_arg a[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (msync_arg){j, (uint64_t)i * 1000, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, msync_writer, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) assert_int_equal(a[i].failures, 0);
+    print_message("    no log, SYNC, 4 writers: %d backend commits for 800 waits\n", f->commits - c0);
+    assert_true(f->commits - c0 <= 800);
+    for (uint64_t i = 0; i < 4; i++)
+        for (uint64_t k = 0; k < 200; k++) assert_true(st_has_vec(st, i * 1000 + k));
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    st->close(st);
+}
+
+static void no_log_batched_without_thread_applies_after_window_at_next_wait(void **state)
+{
+    (void)state;
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_mem_open(&st), QZ_OK);
+    qz__journal *j = NULL;
+    assert_int_equal(mopen(st, QZ__DUR_BATCHED, 200, QZ__J_NO_THREAD, &j, NULL), QZ_OK);
+    uint64_t seq;
+    assert_int_equal(put_vec(j, 1, &seq), QZ_OK);
+    assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+    assert_false(st_has_vec(st, 1)); /* inside the window: still pending */
+    assert_int_equal(qz__journal_kv_put(j, "k", 1, "v", 1, &seq), QZ_OK);
+    char buf[4];
+    assert_int_equal(kv_get_str(j, "k", buf, sizeof buf), QZ_OK);
+    sleep_ms(250); /* no thread: nothing happens by itself */
+    assert_false(st_has_vec(st, 1));
+    assert_false(st_has_kv(st, "k"));
+    assert_int_equal(qz__journal_wait(j, seq), QZ_OK); /* the first wait after the window applies */
+    assert_true(st_has_vec(st, 1));
+    assert_true(st_has_kv(st, "k"));
+    assert_int_equal(st_meta_u64(st, "journal.seq"), seq);
+    assert_int_equal(kv_get_str(j, "k", buf, sizeof buf), QZ_OK);
+    assert_string_equal(buf, "v");
+    /* a write after the window applies too */
+    sleep_ms(250);
+    assert_int_equal(put_vec(j, 2, &seq), QZ_OK);
+    assert_true(st_has_vec(st, 2));
+    assert_int_equal(put_vec(j, 3, &seq), QZ_OK);
+    assert_int_equal(qz__journal_close(j), QZ_OK); /* close applies the rest */
+    assert_true(st_has_vec(st, 3));
+    st->close(st);
+}
+
+static void tick_fn(void *user) { __atomic_add_fetch((int *)user, 1, __ATOMIC_SEQ_CST); }
+
+static void no_log_batched_thread_applies_every_window_and_ticks(void **state)
+{
+    (void)state;
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_mem_open(&st), QZ_OK);
+    qz__journal *j = NULL;
+    assert_int_equal(mopen(st, QZ__DUR_BATCHED, 5, 0, &j, NULL), QZ_OK);
+    int ticks = 0;
+    qz__journal_set_tick(j, tick_fn, &ticks);
+    uint64_t seq;
+    assert_int_equal(put_vec(j, 1, &seq), QZ_OK);
+    assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+    int ok = 0;
+    for (int i = 0; i < 400 && !ok; i++) {
+        sleep_ms(5);
+        ok = st_has_vec(st, 1) && __atomic_load_n(&ticks, __ATOMIC_SEQ_CST) > 0;
+    }
+    assert_true(ok);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    int t = ticks;
+    sleep_ms(20);
+    assert_int_equal(ticks, t); /* no tick after close */
+    st->close(st);
+}
+
+static void no_log_none_applies_at_flush_or_past_threshold(void **state)
+{
+    (void)state;
+    for (int threaded = 0; threaded < 2; threaded++) {
+        qz_storage *st = NULL;
+        assert_int_equal(qz__storage_mem_open(&st), QZ_OK);
+        qz__journal *j = NULL;
+        assert_int_equal(mopen(st, QZ__DUR_NONE, 1, threaded ? 0 : QZ__J_NO_THREAD, &j, NULL), QZ_OK);
+        qz__journal_set_limits(j, 64 * 1024, 256 * 1024, 0);
+        uint64_t seq;
+        assert_int_equal(put_vec(j, 1, &seq), QZ_OK);
+        assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+        sleep_ms(20);
+        assert_false(st_has_vec(st, 1)); /* NONE: no window */
+        assert_int_equal(qz__journal_flush(j), QZ_OK);
+        assert_true(st_has_vec(st, 1));
+        /* ~1 MB of writes: applied on the way, pending bytes stay bounded */
+        for (uint64_t id = 2; id < 9000; id++) {
+            assert_int_equal(put_vec(j, id, &seq), QZ_OK);
+            assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+            assert_true(qz__wal_unapplied_bytes(qz__journal_wal(j)) < 1024 * 1024);
+        }
+        int ok = st_has_vec(st, 100);
+        for (int i = 0; i < 200 && !ok; i++) {
+            sleep_ms(5);
+            ok = st_has_vec(st, 100);
+        }
+        assert_true(ok);
+        assert_int_equal(qz__journal_close(j), QZ_OK);
+        assert_true(st_has_vec(st, 8999));
+        assert_int_equal(mopen(st, QZ__DUR_NONE, 0, 0, &j, NULL), QZ_OK);
+        vset *s = scan_all(j);
+        assert_int_equal(s->n, 8999);
+        free(s);
+        assert_int_equal(qz__journal_close(j), QZ_OK);
+        st->close(st);
+    }
+}
+
+static void failed_backend_commit_is_sticky_and_applies_nothing(void **state)
+{
+    (void)state;
+    fault *f = fault_open();
+    qz_storage *st = &f->base;
+    qz__journal *j = NULL;
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, 0, &j, NULL), QZ_OK);
+    uint64_t seq;
+    assert_int_equal(put_vec(j, 1, &seq), QZ_OK);
+    assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+    uint64_t applied = st_meta_u64(st, "journal.seq");
+    f->fail_commits = 1; /* one failure is enough to stop the journal */
+    assert_int_equal(put_vec(j, 2, NULL), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "k", 1, "v", 1, &seq), QZ_OK);
+    assert_int_equal(qz__journal_wait(j, seq), QZ_EIO);
+    const char *m = qz__err_msg();
+    print_message("    %s\n", m);
+    assert_non_null(strstr(m, "commit of records 2..3 failed"));
+    assert_non_null(strstr(m, "injected commit failure"));
+    assert_int_equal(f->failed, 1);
+    /* nothing of the failed commit is in the backend */
+    assert_false(st_has_vec(st, 2));
+    assert_false(st_has_kv(st, "k"));
+    assert_int_equal(st_meta_u64(st, "journal.seq"), applied);
+    /* sticky: every later write, wait and flush returns it */
+    assert_int_equal(put_vec(j, 3, &seq), QZ_EIO);
+    assert_non_null(strstr(qz__err_msg(), "commit of records 2..3 failed"));
+    assert_int_equal(qz__journal_kv_put(j, "x", 1, "y", 1, NULL), QZ_EIO);
+    assert_int_equal(qz__journal_wait(j, seq), QZ_EIO);
+    assert_int_equal(qz__journal_flush(j), QZ_EIO);
+    assert_non_null(strstr(qz__err_msg(), "commit of records 2..3 failed"));
+    qz__jgroup *g = NULL;
+    assert_int_equal(qz__jgroup_begin(j, &g), QZ_EIO);
+    assert_int_equal(f->failed, 1); /* and no further attempt */
+    assert_int_equal(qz__journal_close(j), QZ_EIO);
+    assert_false(st_has_vec(st, 2));
+    st->close(st);
+
+    /* the background thread's failed commit is sticky as well */
+    f = fault_open();
+    st = &f->base;
+    assert_int_equal(mopen(st, QZ__DUR_BATCHED, 2, 0, &j, NULL), QZ_OK);
+    f->fail_commits = -1;
+    assert_int_equal(put_vec(j, 1, &seq), QZ_OK);
+    int rc = QZ_OK;
+    for (int i = 0; i < 400 && rc == QZ_OK; i++) {
+        sleep_ms(5);
+        rc = qz__journal_wait(j, seq);
+    }
+    assert_int_equal(rc, QZ_EIO);
+    assert_non_null(strstr(qz__err_msg(), "commit of records 1..1 failed"));
+    assert_int_equal(put_vec(j, 2, NULL), QZ_EIO);
+    assert_false(st_has_vec(st, 1));
+    assert_int_equal(qz__journal_close(j), QZ_EIO);
+    st->close(st);
+}
+
+static void bad_backend_or_options_are_einval(void **state)
+{
+    (void)state;
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_mem_open(&st), QZ_OK);
+    qz__journal *j = (qz__journal *)1;
+    assert_int_equal(mopen(NULL, QZ__DUR_SYNC, 0, 0, &j, NULL), QZ_EINVAL);
+    assert_null(j);
+    assert_int_equal(mopen(st, 0, 0, 0, &j, NULL), QZ_EINVAL);
+    assert_int_equal(mopen(st, 4, 0, 0, &j, NULL), QZ_EINVAL);
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, 0x100, &j, NULL), QZ_EINVAL);
+    qz_storage copy = *st;
+    copy.commit = NULL;
+    assert_int_equal(mopen(&copy, QZ__DUR_SYNC, 0, 0, &j, NULL), QZ_EINVAL);
+    copy = *st;
+    copy.struct_size = 8;
+    assert_int_equal(mopen(&copy, QZ__DUR_SYNC, 0, 0, &j, NULL), QZ_EINVAL);
+    /* read-only over an empty backend: no database */
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, QZ__J_READONLY, &j, NULL), QZ_ENOTFOUND);
+    st->close(st);
+}
+
+/* A format-1 database keeps checksums with seed 0, for the records it has
+ * and the ones written now. */
+static void format_1_database_keeps_seed_zero(void **state)
+{
+    (void)state;
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_mem_open(&st), QZ_OK);
+    unsigned char f1[4], key[8], rec[16 + DIM * 4 + 2 + 8];
+    qz__put_u32le(f1, 1);
+    float v[DIM];
+    vec_for(7, v);
+    qz__put_u64le(rec, 1);
+    qz__put_u32le(rec + 8, sizeof v);
+    qz__put_u32le(rec + 12, 2);
+    memcpy(rec + 16, v, sizeof v);
+    memcpy(rec + 16 + sizeof v, "m7", 2);
+    qz__put_u64le(rec + 16 + sizeof v + 2, XXH3_64bits(rec, 16 + sizeof v + 2));
+    qz__put_u64be(key, 7);
+    qz_storage_txn *t = NULL;
+    assert_int_equal(st->begin(st, 0, &t), QZ_OK);
+    assert_int_equal(st->put(st, t, QZ_TABLE_META, "format", 6, f1, 4), QZ_OK);
+    assert_int_equal(st->put(st, t, QZ_TABLE_VECTORS, key, 8, rec, sizeof rec), QZ_OK);
+    assert_int_equal(st->commit(st, t), QZ_OK);
+
+    qz__journal *j = NULL;
+    int created = 1;
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, 0, &j, &created), QZ_OK);
+    assert_int_equal(created, 0);
+    assert_int_equal(qz__journal_format(j), 1);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 1);
+    assert_true(s->present[7]);
+    free(s);
+    uint64_t seq;
+    assert_int_equal(put_vec(j, 8, &seq), QZ_OK);
+    assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+    assert_int_equal(qz__journal_verify(j), QZ_OK);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    /* the new record's checksum has seed 0 too; format stays 1 */
+    const void *val;
+    size_t vl;
+    qz__put_u64be(key, 8);
+    assert_int_equal(st->begin(st, QZ_TXN_READONLY, &t), QZ_OK);
+    assert_int_equal(st->get(st, t, QZ_TABLE_VECTORS, key, 8, &val, &vl), QZ_OK);
+    assert_int_equal(XXH3_64bits(val, vl - 8), qz__get_u64le((const unsigned char *)val + vl - 8));
+    assert_int_equal(st->get(st, t, QZ_TABLE_META, "format", 6, &val, &vl), QZ_OK);
+    assert_int_equal(qz__get_u32le(val), 1);
+    st->abort(st, t);
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, QZ__J_READONLY, &j, NULL), QZ_OK);
+    s = scan_all(j);
+    assert_int_equal(s->n, 2);
+    free(s);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    /* format 3 is refused */
+    unsigned char f3[4];
+    qz__put_u32le(f3, QZ__FORMAT_VERSION + 1);
+    assert_int_equal(st->begin(st, 0, &t), QZ_OK);
+    assert_int_equal(st->put(st, t, QZ_TABLE_META, "format", 6, f3, 4), QZ_OK);
+    assert_int_equal(st->commit(st, t), QZ_OK);
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, 0, &j, NULL), QZ_EVERSION);
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, QZ__J_READONLY, &j, NULL), QZ_EVERSION);
+    st->close(st);
+}
+
+/* Format 2: the checksum covers the id, so a record copied under another
+ * id (a flipped key bit, a phantom id) is caught; verify names it. */
+static void vector_record_under_another_id_fails_its_checksum(void **state)
+{
+    (void)state;
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_mem_open(&st), QZ_OK);
+    qz__journal *j = NULL;
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, 0, &j, NULL), QZ_OK);
+    uint64_t seq;
+    assert_int_equal(put_vec(j, 5, &seq), QZ_OK);
+    assert_int_equal(qz__journal_kv_put(j, "user\x01key", 8, "value", 5, &seq), QZ_OK);
+    assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+    assert_int_equal(qz__journal_verify(j), QZ_OK);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+
+    unsigned char key[8], buf[256];
+    const void *v;
+    size_t vl;
+    qz_storage_txn *t = NULL;
+    qz__put_u64be(key, 5);
+    assert_int_equal(st->begin(st, 0, &t), QZ_OK);
+    assert_int_equal(st->get(st, t, QZ_TABLE_VECTORS, key, 8, &v, &vl), QZ_OK);
+    memcpy(buf, v, vl);
+    qz__put_u64be(key, 5 ^ 0x100); /* the same bytes under id 261 */
+    assert_int_equal(st->put(st, t, QZ_TABLE_VECTORS, key, 8, buf, vl), QZ_OK);
+    assert_int_equal(st->commit(st, t), QZ_OK);
+
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, 0, &j, NULL), QZ_OK);
+    assert_int_equal(qz__journal_verify(j), QZ_ECORRUPT);
+    assert_string_equal(qz__err_msg(), "vector record under id 261 fails its checksum");
+    vset *s = calloc(1, sizeof *s);
+    assert_int_equal(qz__journal_scan_vectors(j, vset_fn, s), QZ_ECORRUPT);
+    assert_non_null(strstr(qz__err_msg(), "under id 261"));
+    free(s);
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+
+    /* remove the phantom, damage the kv value: verify names the key */
+    assert_int_equal(st->begin(st, 0, &t), QZ_OK);
+    assert_int_equal(st->del(st, t, QZ_TABLE_VECTORS, key, 8), QZ_OK);
+    assert_int_equal(st->get(st, t, QZ_TABLE_KV, "user\x01key", 8, &v, &vl), QZ_OK);
+    memcpy(buf, v, vl);
+    buf[1] ^= 4;
+    assert_int_equal(st->put(st, t, QZ_TABLE_KV, "user\x01key", 8, buf, vl), QZ_OK);
+    assert_int_equal(st->commit(st, t), QZ_OK);
+    assert_int_equal(mopen(st, QZ__DUR_SYNC, 0, QZ__J_READONLY, &j, NULL), QZ_OK);
+    assert_int_equal(qz__journal_verify(j), QZ_ECORRUPT);
+    print_message("    %s\n", qz__err_msg());
+    assert_non_null(strstr(qz__err_msg(), "\"user\\x01key\""));
+    assert_int_equal(qz__journal_close(j), QZ_OK);
+    st->close(st);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -899,7 +1442,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(open_creates_database_then_reopens_it),
-        T(second_writer_gets_busy),
+        T(journal_creates_only_its_log),
         T(newer_format_is_refused),
         T(missing_format_in_nonempty_env_is_corrupt),
         T(readonly_open_of_missing_database_fails),
@@ -918,6 +1461,15 @@ int main(void)
         T(readonly_handle_sees_log_of_live_writer_and_refuses_writes),
         T(sync_acknowledged_writes_survive_sigkill),
         T(sync_writers_share_fsyncs),
+        cmocka_unit_test(no_log_sync_wait_commits_everything_pending_once),
+        cmocka_unit_test(no_log_sync_concurrent_waiters_all_durable),
+        cmocka_unit_test(no_log_batched_without_thread_applies_after_window_at_next_wait),
+        cmocka_unit_test(no_log_batched_thread_applies_every_window_and_ticks),
+        cmocka_unit_test(no_log_none_applies_at_flush_or_past_threshold),
+        cmocka_unit_test(failed_backend_commit_is_sticky_and_applies_nothing),
+        cmocka_unit_test(bad_backend_or_options_are_einval),
+        cmocka_unit_test(format_1_database_keeps_seed_zero),
+        cmocka_unit_test(vector_record_under_another_id_fails_its_checksum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
