@@ -198,7 +198,7 @@ static int load(qz_db *db)
 {
     qz_storage *s = qz__journal_storage(db->journal);
     load_state ls = {.db = db};
-    int rc = qz__hnsw_load(db->index, s, on_node, db, &ls.graph);
+    int rc = qz__hnsw_load(db->index, s, NULL, on_node, db, &ls.graph);
     if (rc == QZ_OK) {
         rc = qz__journal_scan_vectors(db->journal, on_vector, &ls);
         if (ls.rc < 0) rc = ls.rc;
@@ -290,7 +290,7 @@ int qz__db_checkpoint(qz_db *db)
     int rc = qz__journal_flush(db->journal);
     if (rc == QZ_OK && (db->snapshot_dirty || atomic_load(&db->writes_since_snapshot))) {
         if (atomic_load(&db->index->n_deleted)) rc = qz__hnsw_repair(db->index);
-        if (rc == QZ_OK) rc = qz__hnsw_save(db->index, qz__journal_storage(db->journal));
+        if (rc == QZ_OK) rc = qz__hnsw_save(db->index, qz__journal_storage(db->journal), NULL, NULL);
         if (rc == QZ_OK) {
             db->snapshot_dirty = 0;
             atomic_store(&db->writes_since_snapshot, 0);
