@@ -24,6 +24,10 @@
  * or DELETED) and its level; links to slots that are not saved, or whose
  * level is below the layer, are left out. So even a save that races a write
  * (INSERTING nodes, which are treated as absent) stores a graph that loads.
+ * The changed records are serialised into one buffer while `resize` is
+ * held (at most the whole snapshot, about 100 bytes a node), and written
+ * after it is released: the save never waits for the storage (an LMDB map
+ * resize waits for readers) while it holds the index lock.
  */
 #include <string.h>
 #include <xxhash.h>
@@ -115,12 +119,12 @@ static unsigned char *grow(buf *b, size_t more)
 #define PIC_DELETED 0x40u
 #define PIC_LEVEL 0x3fu
 
-/* Serialise chunk c into b (b->n = 0 first). *count = nodes written,
- * *deleted += DELETED among them. */
+/* Append chunk c's record to b (from b->n on). *count = nodes in it (0:
+ * nothing is appended), *deleted += DELETED among them. */
 static int encode_chunk(const qz__hnsw *h, const uint8_t *pic, uint32_t hw, uint32_t c, buf *b, uint32_t *count,
                         uint64_t *deleted)
 {
-    b->n = 0;
+    size_t start = b->n;
     *count = 0;
     unsigned char *at = grow(b, 4);
     if (!at) return qz__err(QZ_ENOMEM, "out of memory writing graph chunk %u", c);
@@ -164,14 +168,24 @@ static int encode_chunk(const qz__hnsw *h, const uint8_t *pic, uint32_t hw, uint
         (*count)++;
         if (m & PIC_DELETED) (*deleted)++;
     }
-    if (!*count) return QZ_OK;
-    qz__put_u32le(b->p, *count);
-    uint64_t x = XXH3_64bits_withSeed(b->p, b->n, c);
+    if (!*count) {
+        b->n = start;
+        return QZ_OK;
+    }
+    qz__put_u32le(b->p + start, *count);
+    uint64_t x = XXH3_64bits_withSeed(b->p + start, b->n - start, c);
     at = grow(b, QZ__GRAPH_CHUNK_TRAILER);
     if (!at) return qz__err(QZ_ENOMEM, "out of memory writing graph chunk %u", c);
     qz__put_u64le(at, x);
     return QZ_OK;
 }
+
+/* One storage operation of a save: put the record at [off, off + len) of
+ * the buffer under chunk c's key, or (len 0) delete chunk c's record. */
+typedef struct op {
+    uint32_t c;
+    size_t off, len;
+} op;
 
 int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save_stats *st)
 {
@@ -187,25 +201,22 @@ int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save
     uint8_t *pic = qz__malloc(hw ? hw : 1);
     uint64_t *sum = qz__calloc(n_new ? n_new : 1, sizeof *sum);
     uint8_t *present = qz__calloc(n_new ? n_new : 1, 1);
+    op *ops = qz__malloc((n_new ? n_new : 1) * sizeof *ops);
     buf b = {0};
-    if (!pic || !sum || !present) {
-        qz__free(pic);
-        qz__free(sum);
-        qz__free(present);
-        qz__graph_ckpt_reset(ck);
-        return qz__err(QZ_ENOMEM, "out of memory saving the graph (%u slots)", hw);
-    }
-
+    size_t n_ops = 0;
     qz_storage_txn *t = NULL;
-    int rc = s->begin(s, 0, &t);
-    if (rc < 0) goto out;
-    st->full = !incremental;
-    if (!incremental) {
-        rc = s->clear(s, t, QZ_TABLE_GRAPH);
-        if (rc < 0) goto out;
+    int rc = QZ_OK;
+    if (!pic || !sum || !present || !ops) {
+        rc = qz__err(QZ_ENOMEM, "out of memory saving the graph (%u slots)", hw);
+        goto out;
     }
+    st->full = !incremental;
+    st->chunks = nch;
 
-    /* The picture of which slots are saved, and the entry point. */
+    /* Phase 1, under `resize` shared (nothing moves, no repair runs): the
+     * picture of which slots are saved, the entry point, and every chunk
+     * that must be written, serialised into b. The storage is not touched
+     * while the index lock is held. */
     pthread_rwlock_rdlock(&h->resize);
     uint64_t entry = atomic_load(&h->entry);
     uint64_t best_live = UINT64_MAX, best_any = UINT64_MAX;
@@ -229,19 +240,14 @@ int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save
     if (entry == UINT64_MAX) entry = best_live != UINT64_MAX ? best_live : best_any;
 
     uint32_t chunks = 0;
-    for (uint32_t c = 0; c < nch && rc == QZ_OK; c++) {
+    for (uint32_t c = 0; c < nch; c++) {
         uint32_t count;
+        size_t start = b.n;
         rc = encode_chunk(h, pic, hw, c, &b, &count, &st->deleted_nodes);
         if (rc < 0) break;
-        unsigned char k[QZ__GRAPH_CHUNK_KEY_SIZE];
-        qz__graph_chunk_key(k, c);
         int was = incremental && c < old_n && ck->present[c];
         if (!count) {
-            if (was) {
-                rc = s->del(s, t, QZ_TABLE_GRAPH, k, sizeof k);
-                if (rc == QZ_ENOTFOUND) rc = QZ_OK;
-                st->chunks_deleted++;
-            }
+            if (was) ops[n_ops++] = (op){c, 0, 0};
             continue;
         }
         st->nodes += count;
@@ -251,51 +257,68 @@ int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save
         present[c] = 1;
         if (was && ck->sum[c] == x) {
             st->chunks_skipped++;
+            b.n = start; /* stored identically */
             continue;
         }
-        rc = s->put(s, t, QZ_TABLE_GRAPH, k, sizeof k, b.p, b.n);
-        st->chunks_written++;
-        st->bytes_written += b.n;
+        ops[n_ops++] = (op){c, start, b.n - start};
     }
     pthread_rwlock_unlock(&h->resize);
-    st->chunks = nch;
+    if (rc < 0) goto out;
     /* Records beyond the high-water mark (only a stale state can describe
      * them: the mark never goes down). */
-    for (size_t c = nch; rc == QZ_OK && c < old_n; c++) {
-        if (!ck->present[c]) continue;
-        unsigned char k[QZ__GRAPH_CHUNK_KEY_SIZE];
-        qz__graph_chunk_key(k, (uint32_t)c);
-        rc = s->del(s, t, QZ_TABLE_GRAPH, k, sizeof k);
-        if (rc == QZ_ENOTFOUND) rc = QZ_OK;
-        st->chunks_deleted++;
-    }
-    if (rc < 0) goto out;
+    for (size_t c = nch; c < old_n; c++)
+        if (ck->present[c]) ops[n_ops++] = (op){(uint32_t)c, 0, 0};
 
     qz__graph_header gh = {QZ__GRAPH_MAGIC, QZ__GRAPH_VERSION, h->M, h->dim, h->metric, h->vec_bytes,
                            st->nodes ? entry : UINT64_MAX, hw, st->nodes, QZ__GRAPH_CHUNK, chunks};
     unsigned char hb[QZ__GRAPH_HEADER_SIZE];
     qz__graph_header_encode(hb, &gh);
-    if (!incremental || !ck->have_header || memcmp(hb, ck->header, sizeof hb) != 0) {
-        rc = s->put(s, t, QZ_TABLE_GRAPH, QZ__GRAPH_KEY_HEADER, 1, hb, sizeof hb);
+    int put_header = !incremental || !ck->have_header || memcmp(hb, ck->header, sizeof hb) != 0;
+
+    /* Phase 2: one transaction, or none when nothing changed. */
+    if (incremental && !put_header && !n_ops) goto done;
+    if ((rc = s->begin(s, 0, &t)) < 0) {
+        t = NULL;
+        goto out;
+    }
+    if (!incremental && (rc = s->clear(s, t, QZ_TABLE_GRAPH)) < 0) goto out;
+    for (size_t i = 0; i < n_ops; i++) {
+        unsigned char k[QZ__GRAPH_CHUNK_KEY_SIZE];
+        qz__graph_chunk_key(k, ops[i].c);
+        if (ops[i].len) {
+            rc = s->put(s, t, QZ_TABLE_GRAPH, k, sizeof k, b.p + ops[i].off, ops[i].len);
+            st->chunks_written++;
+            st->bytes_written += ops[i].len;
+        } else {
+            rc = s->del(s, t, QZ_TABLE_GRAPH, k, sizeof k);
+            if (rc == QZ_ENOTFOUND) rc = QZ_OK;
+            st->chunks_deleted++;
+        }
         if (rc < 0) goto out;
+    }
+    if (put_header) {
+        if ((rc = s->put(s, t, QZ_TABLE_GRAPH, QZ__GRAPH_KEY_HEADER, 1, hb, sizeof hb)) < 0) goto out;
         st->header_written = 1;
         st->bytes_written += sizeof hb;
     }
-    if (!st->full && !st->header_written && !st->chunks_written && !st->chunks_deleted) {
-        s->abort(s, t); /* nothing changed: nothing to commit */
-    } else {
-        rc = s->commit(s, t);
-    }
+    rc = s->commit(s, t);
     t = NULL;
-    if (rc == QZ_OK && ck) {
+    if (rc < 0) goto out;
+done:
+    if (ck) {
         ckpt_set(ck, s, sum, present, n_new, hb);
         sum = NULL;
         present = NULL;
     }
 out:
     if (t) s->abort(s, t);
-    if (rc < 0) qz__graph_ckpt_reset(ck); /* what is stored is unknown now */
+    if (rc < 0) {
+        qz__graph_ckpt_reset(ck); /* what is stored is unknown now */
+        st->chunks_written = st->chunks_deleted = st->header_written = 0;
+        st->bytes_written = 0;
+    }
     qz__free(b.p);
+    qz__free(ops);
     qz__free(pic);
     qz__free(sum);
     qz__free(present);

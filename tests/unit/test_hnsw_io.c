@@ -21,6 +21,7 @@
 #include "index/hnsw_io.h"
 #include "persist/format.h"
 #include "storage/storage.h"
+#include "util/alloc.h"
 #include "util/endian.h"
 #include "util/error.h"
 
@@ -938,6 +939,68 @@ static void empty_index_and_empty_table(void **state)
     s->close(s);
 }
 
+/* Allocation failure at every step of a save and of a load: an error, the
+ * stored snapshot stays whole (old or new), nothing leaks (ASan). */
+static void allocation_failures_are_clean(void **state)
+{
+    (void)state;
+    qz__hnsw *h = build(2100);
+    qz_storage *s = mem();
+    qz__graph_ckpt *ck;
+    assert_int_equal(qz__graph_ckpt_new(&ck), QZ_OK);
+    save(h, s, ck, NULL);
+    qz__hnsw *before = load_from(s, NULL, h, NULL);
+    mark_deleted(h, 7);
+    mark_deleted(h, 1500);
+    int ok = 0;
+    for (long n = 0; n < 200 && !ok; n++) {
+        qz__alloc_fail_after(n);
+        int rc = qz__hnsw_save(h, s, ck, NULL);
+        qz__alloc_fail_after(-1);
+        ok = rc == QZ_OK;
+        if (!ok) {
+            assert_true(rc < 0);
+            qz__hnsw *b = load_from(s, NULL, h, NULL);
+            assert_same(before, b); /* the commit is the last step: still the old one */
+            qz__hnsw_destroy(b);
+        }
+    }
+    assert_true(ok);
+    qz__hnsw *b = load_from(s, NULL, h, NULL);
+    assert_same(h, b);
+    qz__hnsw_destroy(b);
+
+    ok = 0;
+    for (long n = 0; n < 400 && !ok; n++) {
+        qz__hnsw *l = new_index(16);
+        loaded ld = {0};
+        int found = 0;
+        qz__graph_ckpt *ck2;
+        assert_int_equal(qz__graph_ckpt_new(&ck2), QZ_OK);
+        qz__alloc_fail_after(n);
+        int rc = qz__hnsw_load(l, s, ck2, on_node, &ld, &found);
+        qz__alloc_fail_after(-1);
+        ok = rc == QZ_OK;
+        if (!ok) assert_true(rc < 0);
+        else {
+            /* ck2 is complete: a save through it writes nothing */
+            for (size_t i = 0; i < ld.n; i++) qz__hnsw_attach(l, ld.slots[i], qz__node_vec(h, ld.slots[i]), NULL);
+            qz__graph_save_stats st;
+            save(l, s, ck2, &st);
+            assert_int_equal(st.chunks_written, 0);
+            assert_int_equal(st.header_written, 0);
+        }
+        free(ld.slots);
+        qz__graph_ckpt_free(ck2);
+        qz__hnsw_destroy(l);
+    }
+    assert_true(ok);
+    qz__hnsw_destroy(before);
+    qz__graph_ckpt_free(ck);
+    s->close(s);
+    qz__hnsw_destroy(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -951,6 +1014,7 @@ int main(void)
         cmocka_unit_test(inserting_nodes_are_treated_as_absent),
         cmocka_unit_test(failed_save_keeps_previous_snapshot),
         cmocka_unit_test(empty_index_and_empty_table),
+        cmocka_unit_test(allocation_failures_are_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
