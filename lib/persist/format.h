@@ -105,19 +105,112 @@ enum {
 #define QZ__OPTREC_VERSION 1u
 #define QZ__OPTREC_SIZE 48u
 
-/* Graph snapshot (GRAPH table), see index/hnsw_io.c:
- *   key "h"               header: u32 magic QZ__GRAPH_MAGIC, u32 version,
- *                         u32 M, u32 dim, u32 metric, u32 vec_bytes,
- *                         u64 entry ((level << 32) | slot, or all ones),
- *                         u64 high_water, u64 nodes, u64 XXH3 of the rest
- *   key "n" + u32 BIG c   chunk c: the nodes of slots
- *                         [c * QZ__GRAPH_CHUNK, (c + 1) * QZ__GRAPH_CHUNK):
- *                         u32 count, then per node u32 slot, u64 label,
- *                         u64 seq, u32 level, per layer u32 n + n u32 links;
- *                         then u64 XXH3 of everything before it. */
+/* Graph snapshot (GRAPH table), written and read by index/hnsw_io.c.
+ *
+ * Version 2 (written):
+ *   key "h"               header, QZ__GRAPH_HEADER_SIZE (64) bytes:
+ *                           0 u32 magic QZ__GRAPH_MAGIC   4 u32 version (2)
+ *                           8 u32 M   12 u32 dim   16 u32 metric
+ *                          20 u32 vec_bytes
+ *                          24 u64 entry ((level << 32) | slot, or all ones
+ *                                 when the snapshot holds no node)
+ *                          32 u64 high_water: slots [0, high_water) exist
+ *                          40 u64 nodes: node records in all chunks
+ *                          48 u32 chunk_slots (QZ__GRAPH_CHUNK)
+ *                          52 u32 chunks: number of chunk records
+ *                          56 u64 XXH3 of bytes 0..55
+ *   key "n" + u32 BIG c   chunk c (5-byte key; byte order == chunk order):
+ *                         the nodes of slots [c * QZ__GRAPH_CHUNK,
+ *                         (c + 1) * QZ__GRAPH_CHUNK); a chunk without
+ *                         nodes has no record.
+ *                           u32 count (1 .. QZ__GRAPH_CHUNK)
+ *                           count node records, slots strictly ascending:
+ *                             0 u32 slot   4 u64 label   12 u64 seq
+ *                            20 u8 level (0 .. QZ__HNSW_MAX_LEVEL)
+ *                            21 u8 flags (QZ__GRAPH_NODE_DELETED; the
+ *                                  other bits are 0)
+ *                            22 u16 reserved (0)
+ *                            24 per layer 0 .. level: u32 n, n u32 links
+ *                               (n <= 2M on layer 0, <= M above; every link
+ *                               is another node of the snapshot whose level
+ *                               is at least the layer's)
+ *                           u64 XXH3_64bits_withSeed(bytes before it, c)
+ *                         A DELETED node is a waypoint: it was no result
+ *                         when saved and its label is not in the id map;
+ *                         a LIVE node is paired with its VECTORS record by
+ *                         (label, seq) at load.
+ *
+ * Version 1 (read only; written by libquartz 1.0 in host order, which on
+ * every host that wrote it, x86-64, is little-endian):
+ *   header QZ__GRAPH_V1_HEADER_SIZE (56) bytes: bytes 0..47 as in version
+ *   2, then u64 XXH3 of bytes 0..47; chunk records as in version 2 except
+ *   that a node's bytes 20..23 are one u32 level, every node was LIVE and
+ *   the checksum is XXH3_64bits (seed 0). */
 #define QZ__GRAPH_MAGIC 0x52475a51u /* "QZGR" read as a little-endian u32 */
-#define QZ__GRAPH_VERSION 1u
+#define QZ__GRAPH_VERSION 2u
 #define QZ__GRAPH_CHUNK 1024u
+#define QZ__GRAPH_KEY_HEADER "h"
+#define QZ__GRAPH_KEY_CHUNK 'n'
+#define QZ__GRAPH_CHUNK_KEY_SIZE 5u
+#define QZ__GRAPH_HEADER_SIZE 64u
+#define QZ__GRAPH_V1_HEADER_SIZE 56u
+#define QZ__GRAPH_NODE_FIXED 24u   /* slot, label, seq, level/flags (v1: u32 level) */
+#define QZ__GRAPH_CHUNK_TRAILER 8u /* checksum */
+#define QZ__GRAPH_NODE_DELETED 0x01u
+
+/* The header's fields (both versions; v2-only fields are 0 in version 1). */
+typedef struct qz__graph_header {
+    uint32_t magic, version, M, dim, metric, vec_bytes;
+    uint64_t entry, high_water, nodes;
+    uint32_t chunk_slots, chunks;
+} qz__graph_header;
+
+static inline void qz__graph_chunk_key(unsigned char k[QZ__GRAPH_CHUNK_KEY_SIZE], uint32_t c)
+{
+    k[0] = (unsigned char)QZ__GRAPH_KEY_CHUNK;
+    qz__put_u32be(k + 1, c);
+}
+
+/* Fill a version-2 header (h->version is written as given). */
+static inline void qz__graph_header_encode(unsigned char b[QZ__GRAPH_HEADER_SIZE], const qz__graph_header *h)
+{
+    qz__put_u32le(b + 0, h->magic);
+    qz__put_u32le(b + 4, h->version);
+    qz__put_u32le(b + 8, h->M);
+    qz__put_u32le(b + 12, h->dim);
+    qz__put_u32le(b + 16, h->metric);
+    qz__put_u32le(b + 20, h->vec_bytes);
+    qz__put_u64le(b + 24, h->entry);
+    qz__put_u64le(b + 32, h->high_water);
+    qz__put_u64le(b + 40, h->nodes);
+    qz__put_u32le(b + 48, h->chunk_slots);
+    qz__put_u32le(b + 52, h->chunks);
+    qz__put_u64le(b + 56, XXH3_64bits(b, 56));
+}
+
+/* Parse a header of either version: 0, or -1 when the size does not fit the
+ * version it claims or the checksum fails. */
+static inline int qz__graph_header_decode(const unsigned char *b, size_t n, qz__graph_header *h)
+{
+    memset(h, 0, sizeof *h);
+    if (n < 8) return -1;
+    h->version = qz__get_u32le(b + 4);
+    size_t fixed = h->version == 1 ? 48u : 56u;
+    if (n != fixed + 8 || XXH3_64bits(b, fixed) != qz__get_u64le(b + fixed)) return -1;
+    h->magic = qz__get_u32le(b + 0);
+    h->M = qz__get_u32le(b + 8);
+    h->dim = qz__get_u32le(b + 12);
+    h->metric = qz__get_u32le(b + 16);
+    h->vec_bytes = qz__get_u32le(b + 20);
+    h->entry = qz__get_u64le(b + 24);
+    h->high_water = qz__get_u64le(b + 32);
+    h->nodes = qz__get_u64le(b + 40);
+    if (h->version != 1) {
+        h->chunk_slots = qz__get_u32le(b + 48);
+        h->chunks = qz__get_u32le(b + 52);
+    }
+    return 0;
+}
 
 /* Fill a 32-byte log header. */
 static inline void qz__wal_header_encode(unsigned char h[QZ__WAL_HEADER_SIZE], uint64_t base_seq)
