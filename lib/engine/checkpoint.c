@@ -45,9 +45,7 @@ static int save_locked(qz_db *db)
 {
     if (!atomic_load(&db->snapshot_dirty) && !atomic_load(&db->writes_since_ckpt)) return QZ_OK;
     pthread_rwlock_wrlock(&db->writers);
-    pthread_rwlock_rdlock(&db->index->resize);
-    int rc = qz__hnsw_save(db->index, db->storage, db->ckpt, NULL);
-    pthread_rwlock_unlock(&db->index->resize);
+    int rc = qz__hnsw_save(db->index, db->storage, db->ckpt, NULL); /* takes `resize` shared itself */
     if (rc == QZ_OK) {
         atomic_store(&db->snapshot_dirty, 0);
         atomic_store(&db->writes_since_ckpt, 0);
