@@ -6,30 +6,49 @@
 #                 but the slow real-data one
 #   build-tsan/   ThreadSanitizer: the concurrency test and the tests whose
 #                 calls start threads (batch inserts, repair, kv, filters)
-# The last line is "N passed, M failed", counted from meson's test logs
-# (one count per test program). Exit status is 0 only if nothing failed.
+# The output of meson setup and ninja goes into each build directory
+# (BUILDDIR/test-sh.setup.log, BUILDDIR/test-sh.build.log), never into the
+# repository root.
+#
+# The last line is "N passed, M failed, K skipped", counted from meson's
+# BUILDDIR/meson-logs/testlog.json, one count per test program:
+#   passed  = result OK or EXPECTEDFAIL
+#   skipped = result SKIP (exit status 77: a tool or data set is missing)
+#   failed  = anything else (FAIL, TIMEOUT, ERROR, UNEXPECTEDPASS, ...), plus
+#             one per build directory whose setup or build failed or that
+#             left no test log.
+# Exit status is 0 only if nothing failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export QZ_DATA_DIR=${QZ_DATA_DIR:-$root/../shared/data}
 [ -d "$QZ_DATA_DIR" ] || echo "note: $QZ_DATA_DIR not found; real-data recall tests will be skipped"
 
-pass=0 fail=0
+pass=0 fail=0 skip=0
 count() { # count results of the last meson test run in build dir $1
-  local log="$1/meson-logs/testlog.json" p f
-  if [ ! -s "$log" ]; then fail=$((fail + 1)); echo "no test log in $1"; return; fi
-  read -r p f < <(python3 - "$log" <<'PY'
+  local log="$1/meson-logs/testlog.json" p f s
+  if [ ! -s "$log" ]; then fail=$((fail + 1)); echo "== $1: no test log"; return; fi
+  if ! read -r p f s < <(python3 - "$log" <<'PY'
 import json, sys
-p = f = 0
+p = f = s = 0
 for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
     r = json.loads(line).get("result")
-    if r in ("OK", "SKIP", "EXPECTEDFAIL"): p += 1
-    else: f += 1
-print(p, f)
+    if r in ("OK", "EXPECTEDFAIL"):
+        p += 1
+    elif r == "SKIP":
+        s += 1
+    else:
+        f += 1
+print(p, f, s)
 PY
-)
-  pass=$((pass + p)); fail=$((fail + f))
-  echo "== $1: $p passed, $f failed"
+  ); then
+    fail=$((fail + 1)); echo "== $1: unreadable test log $log"; return
+  fi
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+  echo "== $1: $p passed, $f failed, $s skipped"
 }
 
 run() { # run DIR MESON-SETUP-ARGS -- MESON-TEST-ARGS
@@ -40,10 +59,15 @@ run() { # run DIR MESON-SETUP-ARGS -- MESON-TEST-ARGS
   tst=("$@")
   echo "== $dir: meson setup ${setup[*]}"
   if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "${setup[@]}" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; fail=$((fail + 1)); return; }
+    local wipe=()
+    [ -d "$dir/meson-private" ] && wipe=(--wipe) # an earlier setup failed half-way
+    mkdir -p "$dir"
+    if ! meson setup "${wipe[@]}" "$dir" "${setup[@]}" >"$dir/test-sh.setup.log" 2>&1; then
+      cat "$dir/test-sh.setup.log"; fail=$((fail + 1)); echo "== $dir: setup failed"; return
+    fi
   fi
-  if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
-    tail -40 "$dir.build.log"; fail=$((fail + 1)); echo "== $dir: build failed"; return
+  if ! ninja -C "$dir" >"$dir/test-sh.build.log" 2>&1; then
+    tail -40 "$dir/test-sh.build.log"; fail=$((fail + 1)); echo "== $dir: build failed"; return
   fi
   rm -f "$dir/meson-logs/testlog.json"
   meson test -C "$dir" --print-errorlogs "${tst[@]}" 2>&1 | grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout):' || true
@@ -57,5 +81,5 @@ UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   run build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Dbench=false \
   -- --suite api --timeout-multiplier 6 test_threads test_crud test_delete test_filter test_kv
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -228,6 +228,32 @@ expect_rc "kv put into an empty directory: exit 1" 1 "$Q" kv put empty-dir k v
 expect_rc "import without --create into an empty directory: exit 1" 1 "$Q" import empty-dir meta.jsonl
 expect_eq "failed commands leave an empty directory empty" "" "$(ls -A empty-dir)"
 
+# A directory with other files and no database: every command refuses it
+# (they open with QZ_OPEN_EXISTING) and leaves it exactly as it was.
+mkdir foreign-dir
+echo "not a database" >foreign-dir/notes.txt
+expect_rc "search of a foreign directory: exit 1" 1 "$Q" search foreign-dir --vector 1,2,3,4,5,6,7,8
+expect_match "foreign directory message (read-only)" '^quartz: search: foreign-dir: no database here \(the directory holds no database\)' "$ERR"
+expect_rc "kv put into a foreign directory: exit 1" 1 "$Q" kv put foreign-dir k v
+expect_match "foreign directory message (write)" '^quartz: kv put: foreign-dir: no database here \(the directory holds no database\)' "$ERR"
+expect_rc "delete in a foreign directory: exit 1" 1 "$Q" delete foreign-dir 1
+expect_rc "compact of a foreign directory: exit 1" 1 "$Q" compact foreign-dir
+expect_rc "import into a foreign directory: exit 1" 1 "$Q" import foreign-dir meta.jsonl
+expect_rc "import --create into a foreign directory: exit 1" 1 "$Q" import foreign-dir meta.jsonl --create
+expect_match "import --create refuses a foreign directory" 'foreign-dir is not empty and holds no database' "$ERR"
+expect_rc "create in a foreign directory: exit 1" 1 "$Q" create foreign-dir --dim 8
+expect_match "create refuses a non-empty directory" 'foreign-dir is not empty; refusing' "$ERR"
+expect_eq "failed commands leave a foreign directory as it was" "notes.txt" "$(ls -A foreign-dir)"
+expect_rc "create over an existing database: exit 1" 1 "$Q" create db --dim 8
+expect_match "create names an existing database" '^quartz: create: db already holds a database$' "$ERR"
+expect_rc "an unknown metric is a usage error" 2 "$Q" create db4 --dim 8 --metric manhattan
+expect_match "the metric names come from the library" "manhattan' must be cosine, l2, ip or hamming" "$ERR"
+if [ -e db4 ]; then bad "a usage error creates nothing"; else ok "a usage error creates nothing"; fi
+for m in cosine l2 ip hamming; do
+    expect_rc "create --metric $m" 0 "$Q" create "db-$m" --dim 8 --metric "$m"
+    expect_match "stats names the metric $m" "^metric: +$m\$" "$("$Q" stats "db-$m")"
+done
+
 echo
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -111,20 +111,25 @@ int cli_parse_vector(const char *s, float **out, size_t *dims, char *err, size_t
 int cli_opt_u32(const cli_args *a, const char *name, uint32_t min, uint32_t max, uint32_t *out);
 int cli_opt_u64(const cli_args *a, const char *name, uint64_t *out);
 
+/* Metric names are the library's (qz_metric_name()). */
 int cli_parse_metric(const char *s, uint32_t *out);
+/* qz_metric_name(), or "unknown". */
 const char *cli_metric_name(uint32_t metric);
+/* "cosine, l2, ip or hamming": every name qz_metric_name() knows. */
+const char *cli_metric_list(void);
 int cli_parse_durability(const char *s, uint32_t *out);
 
 /* ---- database helpers ---- */
 
-/* Ensure DIR exists, is a directory and is not empty (else a clear error,
- * CLI_FAIL), then open it (read-only or for writing with the given
- * durability). Prints errors; returns CLI_OK or CLI_FAIL. */
+/* Open the database in DIR (read-only, or for writing with the given
+ * durability) with QZ_OPEN_EXISTING, so nothing is ever created. A
+ * directory that holds no database (missing, empty or foreign) gives a clear
+ * message through cli_no_database(). Prints errors; returns CLI_OK or
+ * CLI_FAIL. */
 int cli_open_existing(const char *cmd, const char *dir, int readonly, uint32_t durability, qz_db **db);
-/* 1 if DIR holds data.mdb, the LMDB environment of a database directory
- * (docs/file-format.md); checked before opening for writing so that a
- * writer open never turns a foreign directory into a database. */
-int cli_dir_has_db_file(const char *dir);
+/* Print "DIR: no database here (REASON); create one with ..." and return
+ * CLI_FAIL; for a QZ_ENOTFOUND from an open with QZ_OPEN_EXISTING. */
+int cli_no_database(const char *cmd, const char *dir);
 /* Close and report a failed final flush. Returns CLI_OK or CLI_FAIL. */
 int cli_close(const char *cmd, qz_db *db);
 /* 1 if DIR is missing or an empty directory, 0 if it has entries, -1 if it

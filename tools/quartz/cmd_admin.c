@@ -96,7 +96,7 @@ int cmd_create(int argc, char **argv)
     o.metric = QZ_METRIC_COSINE;
     const char *m = cli_get(&a, "metric");
     if (m && cli_parse_metric(m, &o.metric) < 0) {
-        rc = cli_usage_error(a.cmd, "--metric '%s' must be cosine, l2, ip or hamming", m);
+        rc = cli_usage_error(a.cmd, "--metric '%s' must be %s", m, cli_metric_list());
         goto out;
     }
 
@@ -106,15 +106,19 @@ int cmd_create(int argc, char **argv)
         goto out;
     }
     if (!empty) {
+        /* Only a missing or empty directory becomes a new database. Say
+         * whether it is one already: a read-only open of an existing
+         * database only, which takes no lock and creates nothing. */
         qz_open_options ro = QZ_OPEN_OPTIONS_INIT;
-        qz_db *probe = NULL;
-        ro.flags = QZ_OPEN_READONLY;
-        if (qz_db_open(dir, &ro, &probe) == QZ_OK) {
-            qz_db_close(probe);
-            rc = cli_fail(a.cmd, "%s already holds a database", dir);
-        } else {
+        qz_db *existing = NULL;
+        ro.flags = QZ_OPEN_READONLY | QZ_OPEN_EXISTING;
+        int orc = qz_db_open(dir, &ro, &existing);
+        if (orc == QZ_OK) qz_db_close(existing);
+        if (orc == QZ_ENOTFOUND)
             rc = cli_fail(a.cmd, "%s is not empty; refusing to create a database in it", dir);
-        }
+        else
+            rc = cli_fail(a.cmd, "%s already holds a database%s%s", dir, orc ? " that does not open: " : "",
+                          orc ? qz_strerror(orc) : "");
         goto out;
     }
     qz_db *db = NULL;

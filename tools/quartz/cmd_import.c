@@ -332,7 +332,7 @@ int cmd_import(int argc, char **argv)
     if ((rc = cli_opt_u32(&a, "threads", 1, 4096, &o.threads)) != CLI_OK) goto out;
     const char *s = cli_get(&a, "metric");
     if (s && cli_parse_metric(s, &o.metric) < 0) {
-        rc = cli_usage_error(cmd, "--metric '%s' must be cosine, l2, ip or hamming", s);
+        rc = cli_usage_error(cmd, "--metric '%s' must be %s", s, cli_metric_list());
         goto out;
     }
     s = cli_get(&a, "durability");
@@ -404,15 +404,20 @@ int cmd_import(int argc, char **argv)
             o.dimensions = (uint32_t)r.dims;
         }
         if (!o.metric) o.metric = QZ_METRIC_COSINE;
-    } else if (!cli_dir_has_db_file(dir)) {
+    } else {
+        /* Not empty: an existing database only; a foreign directory gives
+         * QZ_ENOTFOUND and stays untouched. */
+        o.flags |= QZ_OPEN_EXISTING;
+    }
+    int qrc = qz_db_open(dir, &o, &db);
+    if (qrc == QZ_ENOTFOUND && !empty) {
+        db = NULL;
         if (create)
             rc = cli_fail(cmd, "%s is not empty and holds no database; refusing to create one in it", dir);
         else
-            rc = cli_fail(cmd, "%s: no database here (the directory has no data.mdb); create one with 'quartz create'",
-                          dir);
+            rc = cli_no_database(cmd, dir);
         goto out;
     }
-    int qrc = qz_db_open(dir, &o, &db);
     if (qrc < 0) {
         rc = cli_qz_fail(cmd, qrc);
         db = NULL;

@@ -330,30 +330,39 @@ int cli_opt_u64(const cli_args *a, const char *name, uint64_t *out)
     return CLI_OK;
 }
 
+/* Metric names come from the library (qz_metric_name()): values 1, 2, ...
+ * until the first one it does not know. */
 int cli_parse_metric(const char *s, uint32_t *out)
 {
-    static const struct {
-        const char *name;
-        uint32_t value;
-    } tab[] = {{"cosine", QZ_METRIC_COSINE}, {"l2", QZ_METRIC_L2}, {"ip", QZ_METRIC_IP}, {"hamming", QZ_METRIC_HAMMING}};
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-        if (strcmp(s, tab[i].name) == 0) {
-            *out = tab[i].value;
+    for (uint32_t m = QZ_METRIC_COSINE;; m++) {
+        const char *name = qz_metric_name(m);
+        if (!name) return -1;
+        if (strcmp(s, name) == 0) {
+            *out = m;
             return 0;
         }
-    return -1;
+    }
 }
 
 const char *cli_metric_name(uint32_t metric)
 {
-    switch (metric) {
-    case QZ_METRIC_DEFAULT:
-    case QZ_METRIC_COSINE: return "cosine";
-    case QZ_METRIC_L2: return "l2";
-    case QZ_METRIC_IP: return "ip";
-    case QZ_METRIC_HAMMING: return "hamming";
-    default: return "unknown";
+    const char *name = qz_metric_name(metric);
+    return name ? name : "unknown";
+}
+
+const char *cli_metric_list(void)
+{
+    static char list[128];
+    if (!list[0]) {
+        size_t len = 0, n = 0;
+        while (qz_metric_name(QZ_METRIC_COSINE + (uint32_t)n)) n++;
+        for (size_t i = 0; i < n; i++) {
+            const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", sep, qz_metric_name(QZ_METRIC_COSINE + (uint32_t)i));
+            if (len >= sizeof list) break;
+        }
     }
+    return list;
 }
 
 int cli_parse_durability(const char *s, uint32_t *out)
@@ -432,47 +441,37 @@ int cli_dir_size(const char *dir, uint64_t *bytes, uint64_t *allocated)
     return rc;
 }
 
-int cli_dir_has_db_file(const char *dir)
-{
-    size_t plen = strlen(dir) + sizeof "/data.mdb";
-    char *p = malloc(plen);
-    if (!p) return 0;
-    snprintf(p, plen, "%s/data.mdb", dir);
-    struct stat st;
-    int has = stat(p, &st) == 0 && S_ISREG(st.st_mode);
-    free(p);
-    return has;
-}
-
 int cli_open_existing(const char *cmd, const char *dir, int readonly, uint32_t durability, qz_db **db)
 {
     *db = NULL;
-    int empty = cli_dir_is_empty(dir);
-    if (empty < 0) return cli_fail(cmd, "%s: %s", dir, strerror(errno));
-    if (empty) {
-        struct stat st;
-        int exists = stat(dir, &st) == 0;
-        return cli_fail(cmd, "%s: no database here (%s); create one with 'quartz create %s --dim N'", dir,
-                        exists ? "the directory is empty" : "no such directory", dir);
-    }
-    /* A writer open of a directory without a database would create one (and
-     * leaves LMDB files behind even when it then fails for lack of a
-     * dimension). Read-only opens never create anything. */
-    if (!readonly && !cli_dir_has_db_file(dir))
-        return cli_fail(cmd, "%s: no database here (the directory has no data.mdb); create one with 'quartz create'",
-                        dir);
+    /* QZ_OPEN_EXISTING: a directory that holds no database gives
+     * QZ_ENOTFOUND and nothing is created in it, so no command but create
+     * (and import --create) ever turns a directory into a database. */
     qz_open_options o = QZ_OPEN_OPTIONS_INIT;
-    if (readonly)
-        o.flags = QZ_OPEN_READONLY;
-    else
-        o.durability = durability;
+    o.flags = QZ_OPEN_EXISTING | (readonly ? QZ_OPEN_READONLY : 0);
+    if (!readonly) o.durability = durability;
     int rc = qz_db_open(dir, &o, db);
+    if (rc == QZ_ENOTFOUND) {
+        *db = NULL;
+        return cli_no_database(cmd, dir);
+    }
     if (rc < 0) {
         cli_qz_fail(cmd, rc);
         *db = NULL;
         return CLI_FAIL;
     }
     return CLI_OK;
+}
+
+int cli_no_database(const char *cmd, const char *dir)
+{
+    /* Only to word the message: the library already said there is none. */
+    struct stat st;
+    const char *why = stat(dir, &st) != 0        ? "no such directory"
+                      : !S_ISDIR(st.st_mode)     ? "not a directory"
+                      : cli_dir_is_empty(dir) == 1 ? "the directory is empty"
+                                                 : "the directory holds no database";
+    return cli_fail(cmd, "%s: no database here (%s); create one with 'quartz create %s --dim N'", dir, why, dir);
 }
 
 int cli_close(const char *cmd, qz_db *db)
