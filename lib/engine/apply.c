@@ -339,6 +339,9 @@ int qz__engine_apply(qz_db *db, qz__op *ops, size_t n, uint32_t mode)
     if (n == 0) return QZ_OK;
     if (db->readonly) return qz__err(QZ_EREADONLY, "database was opened read-only");
     int loading = (mode & QZ__APPLY_LOADING) != 0;
+    /* Once the storage failed, every write fails the same way, before any
+     * check against a state that storage no longer follows. */
+    if (!loading) QZ_CHECK(qz__journal_writable(db->journal));
     for (size_t i = 0; i < n; i++) {
         ops[i].slot = ops[i].old_slot = QZ__SLOT_NONE;
         ops[i].payload = NULL;

@@ -46,6 +46,9 @@ static int save_locked(qz_db *db)
     if (!atomic_load(&db->snapshot_dirty) && !atomic_load(&db->writes_since_ckpt)) return QZ_OK;
     pthread_rwlock_wrlock(&db->writers);
     int rc = qz__hnsw_save(db->index, db->storage, db->ckpt, NULL); /* takes `resize` shared itself */
+    /* The backend failed a commit: from now on it is not trusted for
+     * anything (as for a failed journal commit). */
+    if (rc == QZ_EIO || rc == QZ_ECORRUPT || rc == QZ_EFULL) rc = qz__journal_fail(db->journal, rc, "graph checkpoint");
     if (rc == QZ_OK) {
         atomic_store(&db->snapshot_dirty, 0);
         atomic_store(&db->writes_since_ckpt, 0);

@@ -1440,3 +1440,7 @@ int qz__journal_close(qz__journal *j)
     journal_free(j);
     return rc;
 }
+
+int qz__journal_writable(qz__journal *j) { return check_writable(j); }
+
+int qz__journal_fail(qz__journal *j, int rc, const char *what) { return set_failed(j, rc, what); }

@@ -114,6 +114,15 @@ int qz__jgroup_kv_del(qz__jgroup *g, const void *key, size_t klen);
 int qz__jgroup_commit(qz__jgroup *g, uint64_t *seq); /* frees g */
 void qz__jgroup_abort(qz__jgroup *g);                /* frees g */
 
+/* QZ_OK, or why no write can be accepted: QZ_EREADONLY, or the sticky
+ * error of a failed log write or backend commit (with its message). */
+int qz__journal_writable(qz__journal *j);
+
+/* Make a storage failure seen outside the journal (a checkpoint's commit)
+ * sticky as if the journal had met it: "what: <current message>". Returns
+ * the sticky code. */
+int qz__journal_fail(qz__journal *j, int rc, const char *what);
+
 /* Wait as the durability mode says: SYNC returns once record seq (and all
  * before it) survives a crash (log fsynced, or backend committed); BATCHED
  * and NONE return at once unless too many bytes are pending
