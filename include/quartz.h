@@ -248,6 +248,9 @@ typedef struct qz_stats {
     uint64_t capacity;         /**< Vector slots currently allocated. */
     uint64_t memory_bytes;     /**< Heap memory held by the index, metadata and id map. */
     char simd[16];             /**< Active distance kernels, as qz_simd_backend(). */
+    uint64_t open_reinserted;  /**< Vectors the open had to insert anew because the stored graph
+                                    snapshot did not cover them (writes after the last checkpoint
+                                    before a crash); 0 after a clean close. @since 1.1 */
 } qz_stats;
 
 /** Opaque database handle. See @ref threads_sec. */

@@ -60,6 +60,7 @@ QZ_API int qz_db_stats(qz_db *db, qz_stats *out)
     s.capacity = es.capacity;
     s.memory_bytes = es.memory_bytes;
     strncpy(s.simd, es.simd, sizeof s.simd - 1);
+    s.open_reinserted = es.open_reinserted;
     size_t n = out->struct_size < sizeof s ? out->struct_size : sizeof s;
     uint32_t keep = out->struct_size;
     memcpy(out, &s, n);

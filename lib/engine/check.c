@@ -25,6 +25,7 @@ void qz__engine_stats_get(qz_db *db, qz__engine_stats *s)
     s->memory_bytes = qz__hnsw_memory(h) + qz__idmap_memory(&db->ids) + sizeof *db;
     pthread_rwlock_unlock(&h->resize);
     s->simd = h->kernel_name;
+    s->open_reinserted = atomic_load(&db->reinserted);
 }
 
 int qz__engine_compact(qz_db *db)

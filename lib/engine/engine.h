@@ -162,7 +162,7 @@ int qz__engine_check(qz_db *db);
 
 typedef struct qz__engine_stats {
     uint32_t dim, metric, dtype, M, ef_construction, ef_search, max_level;
-    uint64_t count, deleted, capacity, memory_bytes;
+    uint64_t count, deleted, capacity, memory_bytes, open_reinserted;
     const char *simd;
 } qz__engine_stats;
 void qz__engine_stats_get(qz_db *db, qz__engine_stats *st);
