@@ -66,10 +66,25 @@
  * empty one. An acknowledged record is always in the fsynced log, in the
  * backend, or both.
  *
- * Open: check META "format", replay the log's records after journal.seq (a
- * gap between the two is QZ_ECORRUPT) into the backend, then start a fresh
- * log, which also discards a torn tail. Read-only: nothing is written, and
- * the log's records are kept in in-memory overlays instead of being applied.
+ * Open: check META "format"; with a log, read the whole file and verify it
+ * (damage followed by valid records is QZ_ECORRUPT, a torn tail is not),
+ * check that it belongs to the backend (below), replay its records after
+ * journal.seq (a gap between the two is QZ_ECORRUPT) into the backend, then
+ * start a fresh log, which also discards a torn tail. Nothing is written
+ * before every check passed, so a refused open changes no file. Read-only:
+ * the same checks, nothing is written, and the log's records are kept in
+ * in-memory overlays instead of being applied.
+ *
+ * Generations: each log file has a random generation in its header, and
+ * the generation of the file it replaced. Every apply transaction stores
+ * the current file's generation in META "log.generation" (as does every
+ * writable open, after creating its fresh log). At open, with META holding
+ * generation G, the file must exist and have generation G, or
+ * prev_generation G (a crash after a log reset and before the next apply);
+ * anything else is a log that does not belong to this backend (an older
+ * copy, another database's log) or a missing log: QZ_ECORRUPT, as either
+ * would silently lose acknowledged writes. A backend without the META
+ * record (new, or written before generations existed) accepts any log.
  *
  * KV overlay: kv writes are readable before they reach the backend. Each kv
  * write appends its record and updates an in-memory ordered map
@@ -445,6 +460,8 @@ static void overlay_gc(qz__journal *j, uint64_t upto)
         (void)ov->commit(ov, t);
 }
 
+static int has_log(const qz__journal *j) { return j->log_path != NULL; }
+
 /* Apply every record already written (caller holds apply_mu). */
 static int apply_pending(qz__journal *j)
 {
@@ -460,6 +477,8 @@ static int apply_pending(qz__journal *j)
             return n;
         }
         int rc = put_journal_seq(j, t, pos.seq);
+        if (rc == QZ_OK && has_log(j))
+            rc = put_meta_u64(j, t, QZ__META_LOG_GENERATION, qz__wal_generation(j->wal));
         if (rc < 0) {
             j->st->abort(j->st, t);
             return rc;
@@ -480,8 +499,6 @@ static int apply_pending(qz__journal *j)
 static int apply_all_cb(void *user) { return apply_pending(user); }
 
 /* ---- cycles: background thread, or inline with QZ__J_NO_THREAD ------------ */
-
-static int has_log(const qz__journal *j) { return j->log_path != NULL; }
 
 /* Write (and, as the mode says, fsync) the log, apply, reset the log when it
  * grew past reset_bytes. Takes apply_mu. */
@@ -576,15 +593,20 @@ static int any_key_fn(const void *k, size_t kl, const void *v, size_t vl, void *
     return 1;
 }
 
-/* Check META "format" (sets j->format); *applied = META "journal.seq";
- * *isnew when the backend holds nothing at all. */
-static int read_meta(qz__journal *j, qz_storage_txn *t, uint64_t *applied, int *isnew)
+/* What META says about the journal's state. */
+typedef struct meta_state {
+    uint64_t applied; /* journal.seq */
+    uint64_t gen;     /* log.generation, 0 if absent */
+    int isnew;        /* the backend holds nothing at all */
+} meta_state;
+
+/* Check META "format" (sets j->format) and read the journal's META records. */
+static int read_meta(qz__journal *j, qz_storage_txn *t, meta_state *m)
 {
     qz_storage *st = j->st;
     const void *v;
     size_t vl;
-    *applied = 0;
-    *isnew = 0;
+    memset(m, 0, sizeof *m);
     int rc = st->get(st, t, QZ_TABLE_META, QZ__META_FORMAT, strlen(QZ__META_FORMAT), &v, &vl);
     if (rc == QZ_ENOTFOUND) {
         for (uint32_t tab = 0; tab < QZ_TABLE_COUNT; tab++) {
@@ -592,7 +614,7 @@ static int read_meta(qz__journal *j, qz_storage_txn *t, uint64_t *applied, int *
             if (rc < 0) return rc;
             if (rc == 1) return qz__err(QZ_ECORRUPT, "the database holds data but no format record in META");
         }
-        *isnew = 1;
+        m->isnew = 1;
         j->format = QZ__FORMAT_VERSION;
         return QZ_OK;
     }
@@ -605,10 +627,56 @@ static int read_meta(qz__journal *j, qz_storage_txn *t, uint64_t *applied, int *
     if (fmt == 0) return qz__err(QZ_ECORRUPT, "META format record is 0");
     j->format = fmt;
     rc = st->get(st, t, QZ_TABLE_META, QZ__META_JOURNAL_SEQ, strlen(QZ__META_JOURNAL_SEQ), &v, &vl);
-    if (rc == QZ_ENOTFOUND) return QZ_OK;
-    if (rc < 0) return rc;
-    if (vl != 8) return qz__err(QZ_ECORRUPT, "META journal.seq has %zu bytes, expected 8", vl);
-    *applied = qz__get_u64le(v);
+    if (rc == QZ_OK) {
+        if (vl != 8) return qz__err(QZ_ECORRUPT, "META journal.seq has %zu bytes, expected 8", vl);
+        m->applied = qz__get_u64le(v);
+    } else if (rc != QZ_ENOTFOUND) {
+        return rc;
+    }
+    rc = st->get(st, t, QZ_TABLE_META, QZ__META_LOG_GENERATION, strlen(QZ__META_LOG_GENERATION), &v, &vl);
+    if (rc == QZ_OK) {
+        if (vl != 8) return qz__err(QZ_ECORRUPT, "META log.generation has %zu bytes, expected 8", vl);
+        m->gen = qz__get_u64le(v);
+    } else if (rc != QZ_ENOTFOUND) {
+        return rc;
+    }
+    return QZ_OK;
+}
+
+/* Does the log (already verified by qz__wal_replay_buf into *info) belong
+ * to the backend described by *m, with nothing missing between the two?
+ * *retry is set for the failures a live writer can cause under a reader. */
+static int check_log(const qz__journal *j, const qz__wal_replay_info *info, const meta_state *m, int *retry)
+{
+    *retry = 0;
+    if (m->gen) {
+        if (info->missing) {
+            *retry = 1;
+            return qz__err(QZ_ECORRUPT,
+                           "%s is missing or empty, but the database was last written through log generation "
+                           "%016llx: writes it held may be lost",
+                           j->log_path, (unsigned long long)m->gen);
+        }
+        if (info->generation != m->gen && info->prev_generation != m->gen) {
+            *retry = 1;
+            return qz__err(QZ_ECORRUPT,
+                           "%s belongs to another generation: replaced by an older copy? (the log is generation "
+                           "%016llx, which replaced %016llx; the database expects %016llx)",
+                           j->log_path, (unsigned long long)info->generation,
+                           (unsigned long long)info->prev_generation, (unsigned long long)m->gen);
+        }
+    }
+    if (m->isnew && info->records > 0)
+        return qz__err(QZ_ECORRUPT, "%s holds %llu records but the database is empty", j->log_path,
+                       (unsigned long long)info->records);
+    if (!info->missing && info->base_seq > m->applied) {
+        *retry = 1;
+        return qz__err(QZ_ECORRUPT,
+                       "%s starts after record %llu but the database only has up to %llu: records %llu..%llu are "
+                       "missing",
+                       j->log_path, (unsigned long long)info->base_seq, (unsigned long long)m->applied,
+                       (unsigned long long)m->applied + 1, (unsigned long long)info->base_seq);
+    }
     return QZ_OK;
 }
 
@@ -617,8 +685,8 @@ typedef struct replay_ctx {
     qz_storage_txn *txn; /* writer: backend transaction (replaced every chunk) */
     ov_ctx *ov;          /* reader: overlays */
     uint64_t applied, expect, last;
+    uint64_t gen; /* writer: generation of the log being replayed (0: none) */
     size_t bytes;
-    int gap;
 } replay_ctx;
 
 static int replay_rec(const qz__wal_rec *rec, void *user)
@@ -626,11 +694,9 @@ static int replay_rec(const qz__wal_rec *rec, void *user)
     replay_ctx *r = user;
     qz__journal *j = r->j;
     if (rec->seq <= r->applied) return 0; /* already in the backend */
-    if (rec->seq != r->expect) {
-        r->gap = 1;
+    if (rec->seq != r->expect) /* cannot happen after check_log(); kept as a guard */
         return qz__err(QZ_ECORRUPT, "%s: records %llu..%llu are missing (the database has up to %llu)", j->log_path,
                        (unsigned long long)r->expect, (unsigned long long)rec->seq - 1, (unsigned long long)r->applied);
-    }
     int rc;
     if (r->ov) {
         rc = qz__wal_decode(rec, ov_op, r->ov);
@@ -644,6 +710,7 @@ static int replay_rec(const qz__wal_rec *rec, void *user)
     r->bytes += rec->len;
     if (!r->ov && r->bytes >= J_APPLY_CHUNK) { /* keep backend transactions bounded */
         QZ_CHECK(put_journal_seq(j, r->txn, rec->seq));
+        if (r->gen) QZ_CHECK(put_meta_u64(j, r->txn, QZ__META_LOG_GENERATION, r->gen));
         rc = j->st->commit(j->st, r->txn);
         r->txn = NULL;
         QZ_CHECK(rc);
@@ -651,6 +718,18 @@ static int replay_rec(const qz__wal_rec *rec, void *user)
         r->bytes = 0;
     }
     return 0;
+}
+
+/* Read and verify the log: *buf (free with qz__free) and *info. */
+static int read_log(const qz__journal *j, unsigned char **buf, size_t *len, qz__wal_replay_info *info)
+{
+    QZ_CHECK(qz__wal_load_file(j->log_path, buf, len));
+    int rc = qz__wal_replay_buf(*buf, *len, NULL, NULL, info);
+    if (rc < 0) {
+        qz__free(*buf);
+        *buf = NULL;
+    }
+    return rc;
 }
 
 static int open_writer(qz__journal *j, int *created)
@@ -661,32 +740,39 @@ static int open_writer(qz__journal *j, int *created)
 
     replay_ctx r = {j, NULL, NULL, 0, 0, 0, 0, 0};
     QZ_CHECK(j->st->begin(j->st, 0, &r.txn));
-    int isnew = 0, dirty = 0;
+    int dirty = 0, retry = 0;
+    meta_state m;
     qz__wal_replay_info info;
     memset(&info, 0, sizeof info);
-    int rc = read_meta(j, r.txn, &r.applied, &isnew);
-    if (rc == QZ_OK && isnew) {
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = read_meta(j, r.txn, &m);
+    if (rc == QZ_OK && has_log(j)) rc = read_log(j, &buf, &len, &info);
+    if (rc == QZ_OK && has_log(j)) rc = check_log(j, &info, &m, &retry);
+    /* Every check passed: from here on the backend changes. */
+    if (rc == QZ_OK && m.isnew) {
         unsigned char f[4];
         qz__put_u32le(f, QZ__FORMAT_VERSION);
         rc = j->st->put(j->st, r.txn, QZ_TABLE_META, QZ__META_FORMAT, strlen(QZ__META_FORMAT), f, 4);
         if (rc == QZ_OK) rc = put_journal_seq(j, r.txn, 0);
         dirty = 1;
     }
-    r.expect = r.applied + 1;
-    r.last = r.applied;
+    r.applied = m.applied;
+    r.expect = m.applied + 1;
+    r.last = m.applied;
+    r.gen = info.generation;
     if (rc == QZ_OK && has_log(j)) {
-        rc = qz__wal_replay_file(j->log_path, replay_rec, &r, &info);
-        if (rc == QZ_OK && isnew && info.records > 0)
-            rc = qz__err(QZ_ECORRUPT, "%s holds %llu records but the database is empty", j->log_path,
-                         (unsigned long long)info.records);
-        if (rc == QZ_OK && !info.missing && info.base_seq > r.applied)
-            rc = qz__err(QZ_ECORRUPT, "%s starts after record %llu but the database only has up to %llu",
-                         j->log_path, (unsigned long long)info.base_seq, (unsigned long long)r.applied);
+        rc = qz__wal_replay_buf(buf, len, replay_rec, &r, &info);
         if (rc == QZ_OK && r.last > r.applied) {
             rc = put_journal_seq(j, r.txn, r.last);
             dirty = 1;
         }
+        if (rc == QZ_OK && info.generation && info.generation != m.gen) {
+            rc = put_meta_u64(j, r.txn, QZ__META_LOG_GENERATION, info.generation);
+            dirty = 1;
+        }
     }
+    qz__free(buf);
     if (rc < 0) {
         if (r.txn) j->st->abort(j->st, r.txn);
         return rc;
@@ -697,13 +783,25 @@ static int open_writer(qz__journal *j, int *created)
         j->st->abort(j->st, r.txn);
     }
     uint64_t base = r.last > info.last_seq ? r.last : info.last_seq;
-    if (has_log(j)) {
-        /* A fresh log replaces the old one, torn tail included. */
-        QZ_CHECK(qz__wal_open(j->log_path, base, &j->wal));
-    } else {
+    if (!has_log(j)) {
         QZ_CHECK(qz__wal_open_mem(base, &j->wal));
+        *created = m.isnew;
+        return QZ_OK;
     }
-    *created = isnew;
+    /* A fresh log replaces the old one, torn tail included; it names the
+     * generation the backend now holds as the one it replaced, so a crash
+     * before the META update below still opens. */
+    uint64_t prev = info.generation ? info.generation : m.gen;
+    QZ_CHECK(qz__wal_open(j->log_path, base, prev, &j->wal));
+    qz_storage_txn *t = NULL;
+    QZ_CHECK(j->st->begin(j->st, 0, &t));
+    rc = put_meta_u64(j, t, QZ__META_LOG_GENERATION, qz__wal_generation(j->wal));
+    if (rc < 0) {
+        j->st->abort(j->st, t);
+        return rc;
+    }
+    QZ_CHECK(j->st->commit(j->st, t));
+    *created = m.isnew;
     return QZ_OK;
 }
 
@@ -712,24 +810,28 @@ static int open_reader(qz__journal *j, int *created)
     for (int attempt = 0;; attempt++) {
         qz_storage_txn *t = NULL;
         QZ_CHECK(j->st->begin(j->st, QZ_TXN_READONLY, &t));
-        uint64_t applied = 0;
-        int isnew = 0;
-        int rc = read_meta(j, t, &applied, &isnew);
+        meta_state m;
+        int rc = read_meta(j, t, &m);
         j->st->abort(j->st, t);
         QZ_CHECK(rc);
-        if (isnew) return qz__err(QZ_ENOTFOUND, "the backend holds no database (a read-only open needs one)");
+        if (m.isnew) return qz__err(QZ_ENOTFOUND, "the backend holds no database (a read-only open needs one)");
 
         QZ_CHECK(qz__storage_mem_open(&j->kvov));
         QZ_CHECK(qz__storage_mem_open(&j->vecov));
         if (!has_log(j)) break;
-        ov_ctx oc = {j, NULL, NULL};
-        rc = j->kvov->begin(j->kvov, 0, &oc.kt);
-        if (rc == QZ_OK) rc = j->vecov->begin(j->vecov, 0, &oc.vt);
-        replay_ctx r = {j, NULL, &oc, applied, applied + 1, applied, 0, 0};
         qz__wal_replay_info info;
         memset(&info, 0, sizeof info);
-        if (rc == QZ_OK) rc = qz__wal_replay_file(j->log_path, replay_rec, &r, &info);
-        if (rc == QZ_OK && !info.missing && info.base_seq > applied) r.gap = 1;
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        int retry = 0;
+        rc = read_log(j, &buf, &len, &info);
+        if (rc == QZ_OK) rc = check_log(j, &info, &m, &retry);
+        ov_ctx oc = {j, NULL, NULL};
+        if (rc == QZ_OK) rc = j->kvov->begin(j->kvov, 0, &oc.kt);
+        if (rc == QZ_OK) rc = j->vecov->begin(j->vecov, 0, &oc.vt);
+        replay_ctx r = {j, NULL, &oc, m.applied, m.applied + 1, m.applied, 0, 0};
+        if (rc == QZ_OK) rc = qz__wal_replay_buf(buf, len, replay_rec, &r, &info);
+        qz__free(buf);
         if (rc == QZ_OK) {
             rc = j->kvov->commit(j->kvov, oc.kt);
             oc.kt = NULL;
@@ -738,18 +840,13 @@ static int open_reader(qz__journal *j, int *created)
         }
         if (oc.kt) j->kvov->abort(j->kvov, oc.kt);
         if (oc.vt) j->vecov->abort(j->vecov, oc.vt);
-        if (rc == QZ_OK && !r.gap) break;
+        if (rc == QZ_OK) break;
         j->kvov->close(j->kvov);
         j->vecov->close(j->vecov);
         j->kvov = j->vecov = NULL;
-        /* A live writer reset its log between our META read and our log
-         * read: read both again. */
-        if (!r.gap || attempt + 1 >= J_READONLY_RETRIES) {
-            if (r.gap && rc == QZ_OK)
-                rc = qz__err(QZ_ECORRUPT, "%s starts after record %llu but the database only has up to %llu",
-                             j->log_path, (unsigned long long)info.base_seq, (unsigned long long)applied);
-            return rc;
-        }
+        /* A live writer may have reset its log (once or more) between our
+         * META read and our log read: read both again. */
+        if (!retry || attempt + 1 >= J_READONLY_RETRIES) return rc;
     }
     *created = 0;
     return QZ_OK;

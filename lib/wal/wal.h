@@ -1,7 +1,7 @@
 /*
  * wal.h - the log file itself: reading it (wal_replay.c) and appending to it
  * with group commit (wal_write.c). Internal; the journal (journal.c) is the
- * only user besides the tests. Byte layout: wal_format.h.
+ * only user besides the tests. Byte layout: persist/format.h.
  *
  * Writer model (wal_write.c):
  * - qz__wal_append() encodes a record into an in-memory block list under a
@@ -21,10 +21,11 @@
  *   write_out returns the same error (the log's state on disk is unknown).
  * - Log reset (qz__wal_checkpoint()): as leader, write and fsync everything,
  *   let the journal apply it all, then create a new empty log (header
- *   base_seq = last written seq) as quartz.log.tmp, fsync it, rename it over
+ *   base_seq = last written seq, a new random generation, prev_generation =
+ *   the old file's generation) as quartz.log.tmp, fsync it, rename it over
  *   quartz.log and fsync the directory. A crash at any point leaves either
- *   the old log (every record of it already in LMDB, which records the last
- *   applied seq, so replay skips them) or the new empty one.
+ *   the old log (every record of it already in the backend, which records
+ *   the last applied seq, so replay skips them) or the new empty one.
  *
  * Thread safety: every function of a qz__wal may be called from any thread,
  * except close, which must not race with anything.
@@ -70,24 +71,38 @@ int qz__wal_rec_check(const unsigned char *p, size_t avail, uint64_t expect_seq,
 int qz__wal_decode(const qz__wal_rec *rec, qz__wal_op_fn fn, void *user);
 
 typedef struct qz__wal_replay_info {
-    uint64_t base_seq;       /* from the header (0 for a missing or empty file) */
-    uint64_t last_seq;       /* seq of the last valid record, base_seq if none */
-    uint64_t records;        /* valid records */
-    uint64_t valid_end;      /* offset just past the last valid record */
+    uint32_t version;         /* of the header (0 for a missing or empty file) */
+    uint64_t base_seq;        /* from the header (0 for a missing or empty file) */
+    uint64_t generation;      /* from the header (0 for version 1 or no file) */
+    uint64_t prev_generation; /* from the header (0 for version 1 or no file) */
+    uint64_t last_seq;        /* seq of the last valid record, base_seq if none */
+    uint64_t records;         /* valid records */
+    uint64_t valid_end;       /* offset just past the last valid record */
     uint64_t file_size;
-    int torn;                /* 1: bytes from valid_end on were discarded */
-    int missing;             /* 1: no file (or an empty one) */
-    const char *stop_reason; /* static text: why reading stopped at valid_end */
+    int torn;                 /* 1: bytes from valid_end on were discarded */
+    int missing;              /* 1: no file (or an empty one) */
+    const char *stop_reason;  /* static text: why reading stopped at valid_end */
 } qz__wal_replay_info;
 
-/* Read a log image / file: verify the header, then call fn (if not NULL)
- * for every valid record in order, stopping silently at the first torn,
- * short, checksum-failing or out-of-sequence record (see info). A missing or
- * zero-length file is an empty log. Errors: QZ_ECORRUPT (bad header, or a
- * record with a valid checksum but a malformed payload), QZ_EVERSION (newer
- * log format), QZ_EIO, QZ_ENOMEM, or fn's first nonzero value. */
+/* Read a log image / file: verify the header and every record, then call fn
+ * (if not NULL) for every valid record in order; fn never runs when the
+ * image is refused. Reading stops at the first torn, short,
+ * checksum-failing or out-of-sequence record. If no valid record follows it
+ * (a scan forward for plausible record headers whose checksum matches), the
+ * rest is a torn tail: discarded, info->torn = 1, QZ_OK. If valid records
+ * follow, the log is damaged in the middle: QZ_ECORRUPT with a message
+ * naming the damaged record's seq and offset and the valid records after
+ * it (never a silent roll-back). A missing or zero-length file is an empty
+ * log (info->missing). Errors: QZ_ECORRUPT (bad header, damage in the
+ * middle, or a record with a valid checksum but a malformed payload),
+ * QZ_EVERSION (newer log format), QZ_EIO, QZ_ENOMEM, or fn's first nonzero
+ * value. */
 int qz__wal_replay_buf(const void *buf, size_t len, qz__wal_rec_fn fn, void *user, qz__wal_replay_info *info);
 int qz__wal_replay_file(const char *path, qz__wal_rec_fn fn, void *user, qz__wal_replay_info *info);
+
+/* The whole file at path in a buffer of *len bytes (free with qz__free);
+ * *buf NULL and *len 0 when there is no file. */
+int qz__wal_load_file(const char *path, unsigned char **buf, size_t *len);
 
 /* ---- writing (wal_write.c) --------------------------------------------- */
 
@@ -108,8 +123,10 @@ typedef struct qz__wal_pos {
 } qz__wal_pos;
 
 /* Create a new empty log at path (atomically replacing any file there) whose
- * first record will get seq base_seq + 1, and open it for appending. */
-int qz__wal_open(const char *path, uint64_t base_seq, qz__wal **out);
+ * first record will get seq base_seq + 1, and open it for appending. Its
+ * header carries a new random nonzero generation (never prev_generation)
+ * and prev_generation: the generation of the log it replaces (0 if none). */
+int qz__wal_open(const char *path, uint64_t base_seq, uint64_t prev_generation, qz__wal **out);
 
 /* A log with no file: records live in memory until applied; write_out and
  * sync only move the cursors (qz__wal_sync returns at once), checkpoint only
@@ -151,6 +168,7 @@ uint64_t qz__wal_applied_seq(qz__wal *w);   /* last seq marked applied */
 uint64_t qz__wal_file_bytes(qz__wal *w);    /* size of the current file */
 uint64_t qz__wal_unapplied_bytes(qz__wal *w);
 uint64_t qz__wal_syncs(qz__wal *w);         /* fdatasync calls so far */
+uint64_t qz__wal_generation(qz__wal *w);    /* of the current file (0 without a file) */
 
 /* ---- journal internals for tests and benchmarks (journal.c) ------------ */
 

@@ -1,13 +1,19 @@
 /*
- * wal_replay.c - reading and validating the log (layout: wal_format.h).
+ * wal_replay.c - reading and validating the log (layout: persist/format.h).
  *
  * Trust rule: a record is only believed when it lies wholly inside the
  * file, its XXH3 matches and its seq is exactly the next one. The first
- * record that fails any of these ends the log; what follows is a torn or
- * corrupt tail and is never interpreted (framing after a bad length cannot
- * be trusted). A record that passes all three but whose payload does not
- * parse was written by a broken writer: that is reported as QZ_ECORRUPT
- * rather than silently dropping it and everything after it.
+ * record that fails any of these ends the valid part of the log; its framing
+ * cannot be trusted, so what follows is not interpreted as records in
+ * sequence. It is only searched: a scan forward, byte by byte, for a
+ * plausible record header (type 1..5, seq ahead of the expected one by less
+ * than QZ__WAL_SCAN_SEQ_WINDOW, a length that fits in the file; these
+ * filters are cheap) whose checksum matches. A writer only ever appends, so
+ * such a record means the damage is in the middle of the log and dropping
+ * the tail would silently roll back acknowledged writes: QZ_ECORRUPT. With
+ * nothing valid after it, the rest is a torn tail (a write cut short by a
+ * crash) and is discarded. A record that passes all checks but whose
+ * payload does not parse was written by a broken writer: also QZ_ECORRUPT.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -138,38 +144,96 @@ int qz__wal_decode(const qz__wal_rec *rec, qz__wal_op_fn fn, void *user)
                    (unsigned long long)rec->seq, rec->type, rec->len);
 }
 
-int qz__wal_replay_buf(const void *buf, size_t len, qz__wal_rec_fn fn, void *user, qz__wal_replay_info *info)
+/* The header: version, base_seq, generations; *hsize its size. */
+static int header_parse(const unsigned char *b, size_t len, qz__wal_replay_info *info, size_t *hsize)
 {
-    qz__wal_replay_info local;
-    if (!info) info = &local;
-    memset(info, 0, sizeof *info);
-    info->file_size = len;
-    info->stop_reason = "end of log";
-    if (len == 0) {
-        info->missing = 1;
-        return QZ_OK;
-    }
-    const unsigned char *b = buf;
-    if (len < QZ__WAL_HEADER_SIZE) return qz__err(QZ_ECORRUPT, "quartz.log: header truncated to %zu bytes", len);
-    if (memcmp(b, QZ__WAL_MAGIC, QZ__WAL_MAGIC_LEN) != 0) return qz__err(QZ_ECORRUPT, "quartz.log: not a quartz log (bad magic)");
-    if (XXH3_64bits(b, 24) != qz__get_u64le(b + 24)) return qz__err(QZ_ECORRUPT, "quartz.log: header checksum mismatch");
-    uint32_t version = qz__get_u32le(b + 8);
+    if (len < QZ__WAL_HEADER_SIZE_V1) return qz__err(QZ_ECORRUPT, "quartz.log: header truncated to %zu bytes", len);
+    if (memcmp(b, QZ__WAL_MAGIC, QZ__WAL_MAGIC_LEN) != 0)
+        return qz__err(QZ_ECORRUPT, "quartz.log: not a quartz log (bad magic)");
+    uint32_t version = qz__get_u32le(b + QZ__WAL_HDR_VERSION);
+    uint32_t size = qz__get_u32le(b + QZ__WAL_HDR_SIZE);
+    if (version == 0 || size < QZ__WAL_HEADER_SIZE_V1 || size > QZ__WAL_HEADER_MAX || size % 8 != 0)
+        return qz__err(QZ_ECORRUPT, "quartz.log: bad header (version %u, size %u)", version, size);
+    if (size > len) return qz__err(QZ_ECORRUPT, "quartz.log: header of %u bytes truncated to %zu", size, len);
+    if (XXH3_64bits(b, size - 8) != qz__get_u64le(b + size - 8))
+        return qz__err(QZ_ECORRUPT, "quartz.log: header checksum mismatch");
     if (version > QZ__WAL_VERSION)
-        return qz__err(QZ_EVERSION, "quartz.log: log format %u is newer than this library's (%u)", version, QZ__WAL_VERSION);
-    if (version == 0 || qz__get_u32le(b + 12) != QZ__WAL_HEADER_SIZE)
-        return qz__err(QZ_ECORRUPT, "quartz.log: bad header (version %u, size %u)", version, qz__get_u32le(b + 12));
-    info->base_seq = qz__get_u64le(b + 16);
+        return qz__err(QZ_EVERSION, "quartz.log: log format %u is newer than this library's (%u)", version,
+                       QZ__WAL_VERSION);
+    if (size != (version == 1 ? QZ__WAL_HEADER_SIZE_V1 : QZ__WAL_HEADER_SIZE))
+        return qz__err(QZ_ECORRUPT, "quartz.log: bad header (version %u, size %u)", version, size);
+    info->version = version;
+    info->base_seq = qz__get_u64le(b + QZ__WAL_HDR_BASE_SEQ);
+    if (version >= 2) {
+        info->generation = qz__get_u64le(b + QZ__WAL_HDR_GENERATION);
+        info->prev_generation = qz__get_u64le(b + QZ__WAL_HDR_PREV_GENERATION);
+        if (info->generation == 0) return qz__err(QZ_ECORRUPT, "quartz.log: header has generation 0");
+    }
+    *hsize = size;
+    return QZ_OK;
+}
 
-    size_t off = QZ__WAL_HEADER_SIZE;
+/* Valid records at or after off whose seq is ahead of expect (so they can
+ * only have been written after the record expected at off). */
+typedef struct later_recs {
+    uint64_t count, first_seq, last_seq;
+    size_t first_off;
+} later_recs;
+
+static void scan_later(const unsigned char *b, size_t len, size_t off, uint64_t expect, later_recs *l)
+{
+    memset(l, 0, sizeof *l);
+    size_t pos = off;
+    while (pos <= len && len - pos >= QZ__WAL_REC_OVERHEAD) {
+        const unsigned char *p = b + pos;
+        uint32_t type = qz__get_u32le(p + 4);
+        uint64_t seq = qz__get_u64le(p + 8);
+        uint32_t plen = qz__get_u32le(p);
+        if (type >= QZ__WAL_VECTOR_PUT && type <= QZ__WAL_GROUP && seq > expect &&
+            seq - expect < QZ__WAL_SCAN_SEQ_WINDOW && plen <= QZ__WAL_MAX_PAYLOAD &&
+            (uint64_t)plen + QZ__WAL_REC_OVERHEAD <= len - pos &&
+            XXH3_64bits(p, QZ__WAL_REC_HEADER + (size_t)plen) == qz__get_u64le(p + QZ__WAL_REC_HEADER + plen)) {
+            if (!l->count) {
+                l->first_seq = seq;
+                l->first_off = pos;
+            }
+            if (seq > l->last_seq) l->last_seq = seq;
+            l->count++;
+            pos += QZ__WAL_REC_OVERHEAD + (size_t)plen;
+        } else {
+            pos++;
+        }
+    }
+}
+
+/* One pass over the records after the header. */
+static int replay_records(const unsigned char *b, size_t len, size_t off, qz__wal_rec_fn fn, void *user,
+                          qz__wal_replay_info *info)
+{
     uint64_t seq = info->base_seq + 1;
+    info->records = 0;
+    info->torn = 0;
+    info->stop_reason = "end of log";
     while (off < len) {
         qz__wal_rec rec;
         size_t sz;
         const char *why = NULL;
         if (!qz__wal_rec_check(b + off, len - off, seq, &rec, &sz, &why)) {
+            later_recs l;
+            scan_later(b, len, off, seq, &l);
+            info->valid_end = off;
+            info->last_seq = seq - 1;
+            if (l.count)
+                return qz__err(QZ_ECORRUPT,
+                               "quartz.log: record %llu at offset %zu is damaged (%s) and %llu valid record%s "
+                               "(seq %llu..%llu, the first at offset %zu) follow%s it; refusing to roll back "
+                               "(to accept losing them, truncate the log to %zu bytes)",
+                               (unsigned long long)seq, off, why, (unsigned long long)l.count,
+                               l.count == 1 ? "" : "s", (unsigned long long)l.first_seq,
+                               (unsigned long long)l.last_seq, l.first_off, l.count == 1 ? "s" : "", off);
             info->torn = 1;
             info->stop_reason = why;
-            break;
+            return QZ_OK;
         }
         int rc = qz__wal_decode(&rec, NULL, NULL);
         if (rc < 0) return rc;
@@ -183,18 +247,33 @@ int qz__wal_replay_buf(const void *buf, size_t len, qz__wal_rec_fn fn, void *use
     return QZ_OK;
 }
 
-int qz__wal_replay_file(const char *path, qz__wal_rec_fn fn, void *user, qz__wal_replay_info *info)
+int qz__wal_replay_buf(const void *buf, size_t len, qz__wal_rec_fn fn, void *user, qz__wal_replay_info *info)
 {
     qz__wal_replay_info local;
     if (!info) info = &local;
+    memset(info, 0, sizeof *info);
+    info->file_size = len;
+    info->stop_reason = "end of log";
+    if (len == 0) {
+        info->missing = 1;
+        return QZ_OK;
+    }
+    const unsigned char *b = buf;
+    size_t hsize = 0;
+    QZ_CHECK(header_parse(b, len, info, &hsize));
+    /* Everything is checked before fn sees the first record. */
+    QZ_CHECK(replay_records(b, len, hsize, NULL, NULL, info));
+    if (!fn) return QZ_OK;
+    return replay_records(b, len, hsize, fn, user, info);
+}
+
+int qz__wal_load_file(const char *path, unsigned char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT) {
-            memset(info, 0, sizeof *info);
-            info->missing = 1;
-            info->stop_reason = "no log file";
-            return QZ_OK;
-        }
+        if (errno == ENOENT) return QZ_OK;
         return qz__err(QZ_EIO, "cannot open %s: %s", path, strerror(errno));
     }
     struct stat st;
@@ -219,11 +298,30 @@ int qz__wal_replay_file(const char *path, qz__wal_rec_fn fn, void *user, qz__wal
             close(fd);
             return qz__err(QZ_EIO, "cannot read %s: %s", path, strerror(e));
         }
-        if (n == 0) break; /* shrank meanwhile: replay what we have */
+        if (n == 0) break; /* shrank meanwhile: what we have */
         got += (size_t)n;
     }
     close(fd);
-    int rc = qz__wal_replay_buf(buf, got, fn, user, info);
+    *out = buf;
+    *len = got;
+    return QZ_OK;
+}
+
+int qz__wal_replay_file(const char *path, qz__wal_rec_fn fn, void *user, qz__wal_replay_info *info)
+{
+    qz__wal_replay_info local;
+    if (!info) info = &local;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = qz__wal_load_file(path, &buf, &len);
+    if (rc < 0) return rc;
+    if (!buf) {
+        memset(info, 0, sizeof *info);
+        info->missing = 1;
+        info->stop_reason = "no log file";
+        return QZ_OK;
+    }
+    rc = qz__wal_replay_buf(buf, len, fn, user, info);
     qz__free(buf);
     return rc;
 }

@@ -27,7 +27,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/random.h>
+#endif
 
 #include "util/alloc.h"
 #include "util/error.h"
@@ -47,6 +51,7 @@ struct qz__wal {
     pthread_cond_t cv; /* leader done / progress */
     char *path, *tmp_path, *dir_path;
     int fd;
+    uint64_t generation; /* of the current file (0: no file) */
     uint64_t file_bytes;
     uint64_t next_seq;
     uint64_t written_seq, durable_seq, applied_seq;
@@ -94,12 +99,40 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-/* Create an empty log with base_seq at tmp, make it durable, rename it to
- * path and fsync the directory. Returns the open descriptor or an error. */
-static int create_log(const qz__wal *w, uint64_t base_seq, int *fd_out)
+/* A random nonzero generation other than avoid (the previous one). */
+static uint64_t new_generation(uint64_t avoid)
+{
+    static _Atomic uint64_t counter;
+    for (;;) {
+        uint64_t g = 0;
+#if defined(__linux__)
+        if (getrandom(&g, sizeof g, GRND_NONBLOCK) != (ssize_t)sizeof g) g = 0;
+#endif
+        if (!g) { /* no entropy source: mix what differs between files and processes */
+            struct {
+                struct timespec rt, mono;
+                uint64_t pid, n;
+                const void *addr;
+            } m;
+            memset(&m, 0, sizeof m);
+            clock_gettime(CLOCK_REALTIME, &m.rt);
+            clock_gettime(CLOCK_MONOTONIC, &m.mono);
+            m.pid = (uint64_t)getpid();
+            m.n = ++counter;
+            m.addr = &m;
+            g = XXH3_64bits(&m, sizeof m);
+        }
+        if (g && g != avoid) return g;
+    }
+}
+
+/* Create an empty log with base_seq and the given generations at tmp, make
+ * it durable, rename it to path and fsync the directory. Returns the open
+ * descriptor or an error. */
+static int create_log(const qz__wal *w, uint64_t base_seq, uint64_t generation, uint64_t prev_generation, int *fd_out)
 {
     unsigned char h[QZ__WAL_HEADER_SIZE];
-    qz__wal_header_encode(h, base_seq);
+    qz__wal_header_encode(h, base_seq, generation, prev_generation);
     int fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return qz__err(io_code(errno), "cannot create %s: %s", w->tmp_path, strerror(errno));
     const char *step = "write";
@@ -281,12 +314,13 @@ static int wal_new(const char *path, uint64_t base_seq, qz__wal **out)
     return QZ_OK;
 }
 
-int qz__wal_open(const char *path, uint64_t base_seq, qz__wal **out)
+int qz__wal_open(const char *path, uint64_t base_seq, uint64_t prev_generation, qz__wal **out)
 {
     if (!out || !path || !*path) return qz__err(QZ_EINVAL, "log: no path");
     QZ_CHECK(wal_new(path, base_seq, out));
     qz__wal *w = *out;
-    int rc = create_log(w, base_seq, &w->fd);
+    w->generation = new_generation(prev_generation);
+    int rc = create_log(w, base_seq, w->generation, prev_generation, &w->fd);
     if (rc < 0) {
         qz__wal_close(w);
         *out = NULL;
@@ -488,14 +522,16 @@ int qz__wal_checkpoint(qz__wal *w, int (*apply)(void *user), void *user)
                      (unsigned long long)w->written_seq, (unsigned long long)w->applied_seq);
     if (rc == QZ_OK && w->path && w->file_bytes > QZ__WAL_HEADER_SIZE) {
         uint64_t base = w->written_seq;
+        uint64_t prev = w->generation, gen = new_generation(prev);
         pthread_mutex_unlock(&w->mu);
         int fd = -1;
-        rc = create_log(w, base, &fd); /* on failure the old file stays in use */
+        rc = create_log(w, base, gen, prev, &fd); /* on failure the old file stays in use */
         pthread_mutex_lock(&w->mu);
         if (rc == QZ_OK) {
             close(w->fd);
             w->fd = fd;
             w->file_bytes = QZ__WAL_HEADER_SIZE;
+            w->generation = gen;
         }
     }
     leader_release(w);
@@ -518,3 +554,4 @@ WAL_GETTER(qz__wal_applied_seq, w->applied_seq)
 WAL_GETTER(qz__wal_file_bytes, w->file_bytes)
 WAL_GETTER(qz__wal_unapplied_bytes, w->unapplied)
 WAL_GETTER(qz__wal_syncs, w->syncs)
+WAL_GETTER(qz__wal_generation, w->generation)

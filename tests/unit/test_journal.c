@@ -216,6 +216,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 /* Create a database and close it cleanly; returns its journal.seq. */
 static uint64_t make_db(const char *dir, int nvec)
 {
@@ -228,6 +234,28 @@ static uint64_t make_db(const char *dir, int nvec)
     uint64_t s = lmdb_journal_seq(j);
     assert_int_equal(jclose(j), QZ_OK);
     return s;
+}
+
+/* META "log.generation" of the database in dir (0 if none). */
+static uint64_t db_log_gen(const char *dir)
+{
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_lmdb_open(dir, QZ__LMDB_READONLY, &st), QZ_OK);
+    qz_storage_txn *t = NULL;
+    const void *v;
+    size_t vl;
+    uint64_t g = 0;
+    assert_int_equal(st->begin(st, QZ_TXN_READONLY, &t), QZ_OK);
+    if (st->get(st, t, QZ_TABLE_META, "log.generation", 14, &v, &vl) == QZ_OK && vl == 8) g = qz__get_u64le(v);
+    st->abort(st, t);
+    st->close(st);
+    return g;
+}
+
+/* A new log that follows the database's own (as a journal's reset does). */
+static void wal_open_after_db(const char *dir, const char *log, uint64_t base, qz__wal **w)
+{
+    assert_int_equal(qz__wal_open(log, base, db_log_gen(dir), w), QZ_OK);
 }
 
 /* Append to the log directly, as a writer that crashed before applying. */
@@ -520,7 +548,7 @@ static void open_replays_log_and_drops_torn_tail(void **state)
     fixture *f = *state;
     uint64_t applied = make_db(f->dir, 10);
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, applied, &w), QZ_OK);
+    wal_open_after_db(f->dir, f->log, applied, &w);
     uint64_t seq = 0;
     for (uint64_t id = 10; id < 20; id++) wal_append_vec(w, id, &seq);
     assert_int_equal(qz__wal_sync(w, seq), QZ_OK);
@@ -549,7 +577,7 @@ static void group_is_all_or_nothing_on_replay(void **state)
     fixture *f = *state;
     uint64_t applied = make_db(f->dir, 0);
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, applied, &w), QZ_OK);
+    wal_open_after_db(f->dir, f->log, applied, &w);
     uint64_t seq;
     wal_append_vec(w, 1, &seq);
     off_t before_group = (off_t)QZ__WAL_HEADER_SIZE + 24 + 16 + DIM * 4 + 2;
@@ -594,6 +622,7 @@ static void group_is_all_or_nothing_on_replay(void **state)
     assert_int_equal(fread(img, 1, n, fp), n);
     fclose(fp);
 
+    uint64_t gen0 = db_log_gen(f->dir);
     const off_t cuts[] = {before_group + 1, before_group + 30, full - 100, full - 1};
     for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
         fp = fopen(f->log, "wb");
@@ -618,6 +647,8 @@ static void group_is_all_or_nothing_on_replay(void **state)
         qz__put_u64be(key, 1);
         assert_int_equal(st->begin(st, 0, &t), QZ_OK);
         assert_int_equal(st->put(st, t, QZ_TABLE_META, "journal.seq", 11, sv, 8), QZ_OK);
+        qz__put_u64le(sv, gen0);
+        assert_int_equal(st->put(st, t, QZ_TABLE_META, "log.generation", 14, sv, 8), QZ_OK);
         assert_int_equal(st->del(st, t, QZ_TABLE_VECTORS, key, 8), QZ_OK);
         assert_int_equal(st->commit(st, t), QZ_OK);
         st->close(st);
@@ -643,7 +674,7 @@ static void log_starting_after_lmdb_is_corrupt(void **state)
     fixture *f = *state;
     uint64_t applied = make_db(f->dir, 2);
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, applied + 3, &w), QZ_OK); /* records applied+1..+3 lost */
+    wal_open_after_db(f->dir, f->log, applied + 3, &w); /* records applied+1..+3 lost */
     uint64_t seq;
     wal_append_vec(w, 50, &seq);
     assert_int_equal(qz__wal_sync(w, seq), QZ_OK);
@@ -944,6 +975,200 @@ static void sync_writers_share_fsyncs(void **state)
     assert_int_equal(jclose(j), QZ_OK);
 }
 
+/* ---- generations: the log belongs to its database ---- */
+
+static uint64_t file_log_gen(const char *log, uint64_t *prev)
+{
+    qz__wal_replay_info info;
+    assert_int_equal(qz__wal_replay_file(log, NULL, NULL, &info), QZ_OK);
+    if (prev) *prev = info.prev_generation;
+    return info.generation;
+}
+
+static unsigned char *file_bytes(const char *p, size_t *n)
+{
+    FILE *fp = fopen(p, "rb");
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len + 1);
+    assert_int_equal(fread(b, 1, (size_t)len, fp), (size_t)len);
+    fclose(fp);
+    *n = (size_t)len;
+    return b;
+}
+
+static void meta_generation_follows_the_log_through_resets(void **state)
+{
+    fixture *f = *state;
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 2, 0, &j, NULL), QZ_OK);
+    uint64_t g0 = file_log_gen(f->log, NULL);
+    assert_true(g0 != 0);
+    assert_int_equal(qz__wal_generation(qz__journal_wal(j)), g0);
+    qz__journal_set_limits(j, 0, 0, 4096);
+    uint64_t seq = 0, id = 0;
+    /* write until the background thread has reset the log (a slow disk
+     * makes that take longer) */
+    while (id < 400 || (qz__wal_generation(qz__journal_wal(j)) == g0 && id < MAXID - 1)) {
+        assert_int_equal(put_vec(j, id++, &seq), QZ_OK);
+        assert_int_equal(qz__journal_wait(j, seq), QZ_OK);
+    }
+    qz__journal_set_limits(j, 0, 0, (uint64_t)1 << 40); /* no more resets from here on */
+    assert_int_equal(qz__journal_flush(j), QZ_OK);
+    sleep_ms(20); /* a cycle that started before may still have reset once */
+    assert_int_equal(put_vec(j, id++, &seq), QZ_OK);
+    assert_int_equal(qz__journal_flush(j), QZ_OK); /* an apply: META names the current log */
+    uint64_t g = qz__wal_generation(qz__journal_wal(j)), prev = 0;
+    assert_true(g != g0); /* the log was reset at least once */
+    assert_int_equal(file_log_gen(f->log, &prev), g);
+    assert_int_equal(db_log_gen(f->dir), g);
+    assert_int_equal(lmdb_journal_seq(j), seq);
+    assert_int_equal(jclose(j), QZ_OK);
+    /* close resets once more: META still names the generation the new log replaced */
+    uint64_t gc = file_log_gen(f->log, &prev);
+    assert_true(gc != g);
+    assert_int_equal(prev, g);
+    assert_int_equal(db_log_gen(f->dir), g);
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_OK);
+    assert_int_equal(db_log_gen(f->dir), file_log_gen(f->log, NULL)); /* an open records its new log */
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, id);
+    free(s);
+    assert_int_equal(jclose(j), QZ_OK);
+}
+
+/* A log of another generation (an older copy, another database's log) or
+ * no log at all, while META names a generation: QZ_ECORRUPT for writers
+ * and readers, and the files stay as they were. */
+static void log_of_another_generation_or_none_is_refused_unchanged(void **state)
+{
+    fixture *f = *state;
+    uint64_t applied = make_db(f->dir, 5);
+    char data[200];
+    snprintf(data, sizeof data, "%s/data.mdb", f->dir);
+    size_t dn0, ln0;
+    unsigned char *d0 = file_bytes(data, &dn0);
+    qz__wal *w = NULL;
+    assert_int_equal(qz__wal_open(f->log, applied, 0x1234, &w), QZ_OK); /* unrelated generation */
+    uint64_t seq;
+    wal_append_vec(w, 77, &seq);
+    assert_int_equal(qz__wal_sync(w, seq), QZ_OK);
+    qz__wal_close(w);
+    unsigned char *l0 = file_bytes(f->log, &ln0);
+    for (int ro = 0; ro < 2; ro++) {
+        qz__journal *j = NULL;
+        assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, (uint32_t)ro, &j, NULL), QZ_ECORRUPT);
+        assert_non_null(strstr(qz__err_msg(), "quartz.log belongs to another generation"));
+        assert_null(j);
+    }
+    size_t dn, ln;
+    unsigned char *d1 = file_bytes(data, &dn), *l1 = file_bytes(f->log, &ln);
+    assert_true(dn == dn0 && memcmp(d0, d1, dn) == 0);
+    assert_true(ln == ln0 && memcmp(l0, l1, ln) == 0);
+    free(d1);
+    free(l1);
+    assert_int_equal(unlink(f->log), 0);
+    for (int ro = 0; ro < 2; ro++) {
+        qz__journal *j = NULL;
+        assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, (uint32_t)ro, &j, NULL), QZ_ECORRUPT);
+        assert_non_null(strstr(qz__err_msg(), "quartz.log is missing"));
+    }
+    assert_int_equal(access(f->log, F_OK), -1); /* not created */
+    d1 = file_bytes(data, &dn);
+    assert_true(dn == dn0 && memcmp(d0, d1, dn) == 0);
+    free(d1);
+    free(d0);
+    free(l0);
+}
+
+/* A database from before generations (no META log.generation) accepts its
+ * log, a version-1 one included, and gets a generation at that open. */
+static void database_without_generation_accepts_a_version_1_log(void **state)
+{
+    fixture *f = *state;
+    uint64_t applied = make_db(f->dir, 3);
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_lmdb_open(f->dir, 0, &st), QZ_OK);
+    qz_storage_txn *t = NULL;
+    assert_int_equal(st->begin(st, 0, &t), QZ_OK);
+    assert_int_equal(st->del(st, t, QZ_TABLE_META, "log.generation", 14), QZ_OK);
+    assert_int_equal(st->commit(st, t), QZ_OK);
+    st->close(st);
+    /* a version-1 log with two records after what the database has */
+    unsigned char buf[512];
+    memcpy(buf, QZ__WAL_MAGIC, QZ__WAL_MAGIC_LEN);
+    qz__put_u32le(buf + 8, 1);
+    qz__put_u32le(buf + 12, QZ__WAL_HEADER_SIZE_V1);
+    qz__put_u64le(buf + 16, applied);
+    qz__put_u64le(buf + 24, XXH3_64bits(buf, 24));
+    size_t off = QZ__WAL_HEADER_SIZE_V1;
+    for (uint64_t k = 1; k <= 2; k++) {
+        unsigned char *p = buf + off;
+        qz__put_u32le(p, 8);
+        qz__put_u32le(p + 4, QZ__WAL_VECTOR_DEL);
+        qz__put_u64le(p + 8, applied + k);
+        qz__put_u64le(p + 16, k - 1); /* deletes ids 0 and 1 */
+        qz__put_u64le(p + 24, XXH3_64bits(p, 24));
+        off += 32;
+    }
+    FILE *fp = fopen(f->log, "wb");
+    assert_int_equal(fwrite(buf, 1, off, fp), off);
+    fclose(fp);
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_OK);
+    vset *s = scan_all(j);
+    assert_int_equal(s->n, 1);
+    assert_true(s->present[2]);
+    free(s);
+    assert_int_equal(lmdb_journal_seq(j), applied + 2);
+    assert_int_equal(db_log_gen(f->dir), qz__wal_generation(qz__journal_wal(j)));
+    assert_int_equal(jclose(j), QZ_OK);
+    uint64_t prev = 0, gen = file_log_gen(f->log, &prev), gm = db_log_gen(f->dir);
+    assert_true(gm != 0);
+    assert_true(gm == gen || gm == prev);
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_OK);
+    assert_int_equal(jclose(j), QZ_OK);
+}
+
+/* Damage in the middle of the log at open: refused, nothing applied. */
+static void damaged_log_middle_is_refused_and_nothing_applied(void **state)
+{
+    fixture *f = *state;
+    uint64_t applied = make_db(f->dir, 2);
+    qz__wal *w = NULL;
+    wal_open_after_db(f->dir, f->log, applied, &w);
+    uint64_t seq = 0;
+    for (uint64_t id = 10; id < 20; id++) wal_append_vec(w, id, &seq);
+    assert_int_equal(qz__wal_sync(w, seq), QZ_OK);
+    qz__wal_close(w);
+    int fd = open(f->log, O_RDWR);
+    unsigned char c;
+    off_t at = (off_t)QZ__WAL_HEADER_SIZE + 3 * 128 + 40; /* inside the 4th record */
+    assert_int_equal(pread(fd, &c, 1, at), 1);
+    c ^= 0x20;
+    assert_int_equal(pwrite(fd, &c, 1, at), 1);
+    close(fd);
+    qz__journal *j = NULL;
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 0, &j, NULL), QZ_ECORRUPT);
+    assert_non_null(strstr(qz__err_msg(), "refusing to roll back"));
+    assert_int_equal(jopen(f->dir, QZ_DURABILITY_SYNC, 0, 1, &j, NULL), QZ_ECORRUPT);
+    qz_storage *st = NULL;
+    assert_int_equal(qz__storage_lmdb_open(f->dir, QZ__LMDB_READONLY, &st), QZ_OK);
+    qz_storage_txn *t = NULL;
+    const void *v;
+    size_t vl;
+    unsigned char key[8];
+    qz__put_u64be(key, 10);
+    assert_int_equal(st->begin(st, QZ_TXN_READONLY, &t), QZ_OK);
+    assert_int_equal(st->get(st, t, QZ_TABLE_META, "journal.seq", 11, &v, &vl), QZ_OK);
+    assert_int_equal(qz__get_u64le(v), applied);
+    assert_int_equal(st->get(st, t, QZ_TABLE_VECTORS, key, 8, &v, &vl), QZ_ENOTFOUND);
+    st->abort(st, t);
+    st->close(st);
+}
+
 /* ---- no log: the in-memory backend and a fault-injecting wrapper ---- */
 
 /* Wraps a backend: counts write commits and fails them on demand (the
@@ -1045,12 +1270,6 @@ static uint64_t st_meta_u64(qz_storage *st, const char *key)
     return r;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void no_log_sync_wait_commits_everything_pending_once(void **state)
 {
     (void)state;
@@ -1098,6 +1317,7 @@ static void no_log_sync_wait_commits_everything_pending_once(void **state)
     assert_int_equal(kv_get_str(j, "a", buf, sizeof buf), QZ_OK);
     assert_int_equal(qz__journal_verify(j), QZ_OK);
     assert_int_equal(qz__journal_close(j), QZ_OK);
+    assert_int_equal(st_meta_u64(st, "log.generation"), 0); /* no log, no generation */
     st->close(st);
 }
 
@@ -1461,6 +1681,10 @@ int main(void)
         T(readonly_handle_sees_log_of_live_writer_and_refuses_writes),
         T(sync_acknowledged_writes_survive_sigkill),
         T(sync_writers_share_fsyncs),
+        T(meta_generation_follows_the_log_through_resets),
+        T(log_of_another_generation_or_none_is_refused_unchanged),
+        T(database_without_generation_accepts_a_version_1_log),
+        T(damaged_log_middle_is_refused_and_nothing_applied),
         cmocka_unit_test(no_log_sync_wait_commits_everything_pending_once),
         cmocka_unit_test(no_log_sync_concurrent_waiters_all_durable),
         cmocka_unit_test(no_log_batched_without_thread_applies_after_window_at_next_wait),

@@ -181,7 +181,7 @@ static void records_of_every_type_round_trip(void **state)
 {
     fixture *f = *state;
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, 41, &w), QZ_OK);
+    assert_int_equal(qz__wal_open(f->log, 41, 0, &w), QZ_OK);
     uint64_t s1 = append_vec(w, 7, 16, "{\"a\":1}");
     unsigned char idb[8];
     qz__put_u64le(idb, 7);
@@ -229,7 +229,7 @@ static void vector_payload_decodes_to_same_bytes(void **state)
 {
     fixture *f = *state;
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, 0, &w), QZ_OK);
+    assert_int_equal(qz__wal_open(f->log, 0, 0, &w), QZ_OK);
     append_vec(w, 0xfeedfacecafebeefull, 12, "meta!");
     assert_int_equal(qz__wal_write_out(w, 1), QZ_OK);
     qz__wal_close(w);
@@ -259,7 +259,7 @@ static void bad_header_is_corrupt_and_newer_version_is_refused(void **state)
 {
     fixture *f = *state;
     unsigned char h[QZ__WAL_HEADER_SIZE];
-    qz__wal_header_encode(h, 5);
+    qz__wal_header_encode(h, 5, 0x5157u, 0);
     qz__wal_replay_info info;
     assert_int_equal(qz__wal_replay_buf(h, sizeof h, NULL, NULL, &info), QZ_OK);
     assert_int_equal(info.base_seq, 5);
@@ -276,11 +276,48 @@ static void bad_header_is_corrupt_and_newer_version_is_refused(void **state)
 
     memcpy(bad, h, sizeof h);
     qz__put_u32le(bad + 8, QZ__WAL_VERSION + 1);
-    qz__put_u64le(bad + 24, XXH3_64bits(bad, 24));
+    qz__put_u64le(bad + QZ__WAL_HEADER_SIZE - 8, XXH3_64bits(bad, QZ__WAL_HEADER_SIZE - 8));
     write_file(f->log, bad, sizeof bad);
     assert_int_equal(qz__wal_replay_file(f->log, NULL, NULL, &info), QZ_EVERSION);
     assert_non_null(strstr(qz__err_msg(), "newer"));
+
+    /* generation 0 in a version-2 header, valid checksum */
+    qz__wal_header_encode(bad, 5, 0, 0);
+    assert_int_equal(qz__wal_replay_buf(bad, sizeof bad, NULL, NULL, &info), QZ_ECORRUPT);
+    /* a header size that does not match its version */
+    memcpy(bad, h, sizeof h);
+    qz__put_u32le(bad + 12, 40);
+    qz__put_u64le(bad + 32, XXH3_64bits(bad, 32));
+    assert_int_equal(qz__wal_replay_buf(bad, sizeof bad, NULL, NULL, &info), QZ_ECORRUPT);
+    /* a header cut short */
+    assert_int_equal(qz__wal_replay_buf(h, 40, NULL, NULL, &info), QZ_ECORRUPT);
 }
+
+/* A version-1 header (32 bytes, no generations) is still read. */
+static void version_1_log_is_read_with_generation_0(void **state)
+{
+    (void)state;
+    unsigned char buf[256];
+    memcpy(buf, QZ__WAL_MAGIC, QZ__WAL_MAGIC_LEN);
+    qz__put_u32le(buf + 8, 1);
+    qz__put_u32le(buf + 12, QZ__WAL_HEADER_SIZE_V1);
+    qz__put_u64le(buf + 16, 7);
+    qz__put_u64le(buf + 24, XXH3_64bits(buf, 24));
+    size_t off = QZ__WAL_HEADER_SIZE_V1;
+    unsigned char id[8] = {3};
+    off += build_record(buf + off, QZ__WAL_VECTOR_DEL, 8, id, 8);
+    off += build_record(buf + off, QZ__WAL_VECTOR_DEL, 9, id, 8);
+    qz__wal_replay_info info;
+    seen s = {0};
+    assert_int_equal(qz__wal_replay_buf(buf, off, seen_rec, &s, &info), QZ_OK);
+    assert_int_equal(info.version, 1);
+    assert_int_equal(info.generation, 0);
+    assert_int_equal(info.prev_generation, 0);
+    assert_int_equal(info.base_seq, 7);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(info.last_seq, 9);
+}
+
 
 /* Cut the file at every byte offset inside the last record: that record is
  * discarded, every earlier one kept. */
@@ -288,7 +325,7 @@ static void replay_ignores_torn_tail_at_every_byte_offset(void **state)
 {
     fixture *f = *state;
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, 100, &w), QZ_OK);
+    assert_int_equal(qz__wal_open(f->log, 100, 0, &w), QZ_OK);
     for (int i = 0; i < 5; i++) append_vec(w, (uint64_t)i, 32, "m");
     append_vec(w, 99, 60, "last-record-metadata");
     assert_int_equal(qz__wal_write_out(w, 1), QZ_OK);
@@ -316,14 +353,16 @@ static void replay_ignores_torn_tail_at_every_byte_offset(void **state)
     free(b);
 }
 
-/* Flip each byte of the middle record in turn: replay keeps the records
- * before it and stops there (later records are not trusted either). */
-static void flipped_byte_in_middle_record_stops_replay_there(void **state)
+/* Flip each byte of the middle record in turn (one bit at a time, low and
+ * high): the valid records after it make that corruption, reported with
+ * where and what is lost, never a silent roll-back. The same flips in the
+ * last record are a torn tail. */
+static void flipped_bit_in_middle_record_is_corrupt_in_last_a_torn_tail(void **state)
 {
     fixture *f = *state;
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, 0, &w), QZ_OK);
-    for (int i = 0; i < 7; i++) append_kv(w, "k", i == 3 ? "the-middle-one" : "v");
+    assert_int_equal(qz__wal_open(f->log, 0, 0, &w), QZ_OK);
+    for (int i = 0; i < 7; i++) append_kv(w, "k", i == 3 || i == 6 ? "the-middle-or-last-one" : "v");
     assert_int_equal(qz__wal_write_out(w, 1), QZ_OK);
     qz__wal_close(w);
     size_t len;
@@ -331,26 +370,107 @@ static void flipped_byte_in_middle_record_stops_replay_there(void **state)
     size_t offs[16];
     assert_int_equal(record_offsets(b, len, offs, 16), 7);
     size_t start = offs[3], end = offs[4];
+    char want[128];
+    snprintf(want, sizeof want, "record 4 at offset %zu is damaged", start);
     for (size_t i = start; i < end; i++) {
         for (int bit = 0; bit < 8; bit += 7) {
             b[i] ^= (unsigned char)(1u << bit);
             seen s = {0};
             qz__wal_replay_info info;
-            assert_int_equal(qz__wal_replay_buf(b, len, seen_rec, &s, &info), QZ_OK);
-            assert_int_equal(s.n, 3);
-            assert_int_equal(info.valid_end, start);
-            assert_int_equal(info.torn, 1);
+            assert_int_equal(qz__wal_replay_buf(b, len, seen_rec, &s, &info), QZ_ECORRUPT);
+            assert_int_equal(s.n, 0); /* nothing is handed out of a refused log */
+            const char *m = qz__err_msg();
+            if (!strstr(m, want) || !strstr(m, "3 valid records (seq 5..7") || !strstr(m, "refusing to roll back"))
+                fail_msg("byte %zu bit %d: %s", i - start, bit, m);
             b[i] ^= (unsigned char)(1u << bit);
         }
+    }
+    for (size_t i = offs[6]; i < len; i++) {
+        b[i] ^= 0x01;
+        seen s = {0};
+        qz__wal_replay_info info;
+        assert_int_equal(qz__wal_replay_buf(b, len, seen_rec, &s, &info), QZ_OK);
+        assert_int_equal(s.n, 6);
+        assert_int_equal(info.valid_end, offs[6]);
+        assert_int_equal(info.torn, 1);
+        b[i] ^= 0x01;
     }
     free(b);
 }
 
-static void out_of_sequence_record_stops_replay(void **state)
+/* A length field whose flipped bit makes the record run past the end of
+ * the file is damage, not a torn tail, when valid records follow it. */
+static void length_running_past_the_end_with_records_after_is_corrupt(void **state)
+{
+    fixture *f = *state;
+    qz__wal *w = NULL;
+    assert_int_equal(qz__wal_open(f->log, 0, 0, &w), QZ_OK);
+    for (int i = 0; i < 5; i++) append_vec(w, (uint64_t)i, 64, "meta");
+    assert_int_equal(qz__wal_write_out(w, 1), QZ_OK);
+    qz__wal_close(w);
+    size_t len;
+    unsigned char *b = read_file(f->log, &len);
+    size_t offs[8];
+    assert_int_equal(record_offsets(b, len, offs, 8), 5);
+    for (int bit = 10; bit < 30; bit += 3) {
+        b[offs[1] + bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        assert_true(qz__get_u32le(b + offs[1]) + 24 > len - offs[1]);
+        assert_int_equal(qz__wal_replay_buf(b, len, NULL, NULL, NULL), QZ_ECORRUPT);
+        assert_non_null(strstr(qz__err_msg(), "runs past the end"));
+        assert_non_null(strstr(qz__err_msg(), "3 valid records (seq 3..5"));
+        b[offs[1] + bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        /* in the last record it is a torn tail */
+        b[offs[4] + bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        qz__wal_replay_info info;
+        assert_int_equal(qz__wal_replay_buf(b, len, NULL, NULL, &info), QZ_OK);
+        assert_int_equal(info.records, 4);
+        assert_int_equal(info.torn, 1);
+        b[offs[4] + bit / 8] ^= (unsigned char)(1u << (bit % 8));
+    }
+    free(b);
+}
+
+/* A zeroed 4 KiB page in the middle of a longer log; and the scan finds
+ * valid records after any amount of garbage. */
+static void zeroed_page_in_the_middle_is_corrupt(void **state)
+{
+    fixture *f = *state;
+    qz__wal *w = NULL;
+    assert_int_equal(qz__wal_open(f->log, 1000, 0, &w), QZ_OK);
+    for (int i = 0; i < 200; i++) append_vec(w, (uint64_t)i, 100, "page");
+    assert_int_equal(qz__wal_write_out(w, 1), QZ_OK);
+    qz__wal_close(w);
+    size_t len;
+    unsigned char *b = read_file(f->log, &len);
+    assert_true(len > 5 * 4096);
+    for (size_t page = 1; page * 4096 + 4096 < len - 200; page++) {
+        unsigned char save[4096];
+        memcpy(save, b + page * 4096, 4096);
+        memset(b + page * 4096, 0, 4096);
+        qz__wal_replay_info info;
+        assert_int_equal(qz__wal_replay_buf(b, len, NULL, NULL, &info), QZ_ECORRUPT);
+        assert_non_null(strstr(qz__err_msg(), "is damaged (checksum mismatch)"));
+        assert_non_null(strstr(qz__err_msg(), "..1200, the first at offset"));
+        memcpy(b + page * 4096, save, 4096);
+    }
+    /* the last page zeroed, nothing valid after it: a torn tail */
+    size_t last = (len - 1) / 4096 * 4096;
+    memset(b + last, 0, len - last);
+    qz__wal_replay_info info;
+    assert_int_equal(qz__wal_replay_buf(b, len, NULL, NULL, &info), QZ_OK);
+    assert_int_equal(info.torn, 1);
+    assert_true(info.records > 150);
+    free(b);
+}
+
+/* A record that is valid but for its seq (13 is missing) with records after
+ * it: records were lost in the middle. A stale record (lower seq) at the end
+ * is a torn tail. */
+static void out_of_sequence_record_is_corrupt(void **state)
 {
     (void)state;
     unsigned char buf[512];
-    qz__wal_header_encode(buf, 10);
+    qz__wal_header_encode(buf, 10, 0x5157u, 0);
     size_t off = QZ__WAL_HEADER_SIZE;
     unsigned char id[8] = {1};
     off += build_record(buf + off, QZ__WAL_VECTOR_DEL, 11, id, 8);
@@ -360,17 +480,25 @@ static void out_of_sequence_record_stops_replay(void **state)
     off += build_record(buf + off, QZ__WAL_VECTOR_DEL, 15, id, 8);
     qz__wal_replay_info info;
     seen s = {0};
+    assert_int_equal(qz__wal_replay_buf(buf, off, seen_rec, &s, &info), QZ_ECORRUPT);
+    assert_int_equal(s.n, 0);
+    assert_non_null(strstr(qz__err_msg(), "record 13 at offset"));
+    assert_non_null(strstr(qz__err_msg(), "unexpected sequence number"));
+    assert_non_null(strstr(qz__err_msg(), "2 valid records (seq 14..15"));
+    off = good;
+    off += build_record(buf + off, QZ__WAL_VECTOR_DEL, 12, id, 8); /* a stale copy of 12 */
     assert_int_equal(qz__wal_replay_buf(buf, off, seen_rec, &s, &info), QZ_OK);
     assert_int_equal(s.n, 2);
     assert_int_equal(info.valid_end, good);
     assert_string_equal(info.stop_reason, "unexpected sequence number");
+    assert_int_equal(info.torn, 1);
 }
 
 static void valid_checksum_with_malformed_payload_is_corrupt(void **state)
 {
     (void)state;
     unsigned char buf[512];
-    qz__wal_header_encode(buf, 0);
+    qz__wal_header_encode(buf, 0, 0x5157u, 0);
     size_t off = QZ__WAL_HEADER_SIZE;
     unsigned char kv[16];
     qz__put_u32le(kv, 3);
@@ -418,7 +546,7 @@ static void truncation_inside_group_drops_whole_group(void **state)
 {
     fixture *f = *state;
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, 0, &w), QZ_OK);
+    assert_int_equal(qz__wal_open(f->log, 0, 0, &w), QZ_OK);
     append_kv(w, "before", "1");
     unsigned char kv[64], g[1024];
     const unsigned char *bodies[8];
@@ -480,7 +608,7 @@ static void concurrent_syncs_share_fdatasyncs(void **state)
 {
     fixture *f = *state;
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, 0, &w), QZ_OK);
+    assert_int_equal(qz__wal_open(f->log, 0, 0, &w), QZ_OK);
     enum { THREADS = 4, PER = 150 };
     gc_arg a = {w, PER, 0};
     pthread_t th[THREADS];
@@ -517,7 +645,7 @@ static void pending_visits_in_order_and_mark_applied_frees(void **state)
 {
     fixture *f = *state;
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, 0, &w), QZ_OK);
+    assert_int_equal(qz__wal_open(f->log, 0, 0, &w), QZ_OK);
     for (int i = 0; i < 600; i++) append_vec(w, (uint64_t)i, 4000, NULL);
     order_ctx o = {1, 0};
     qz__wal_pos pos;
@@ -565,11 +693,48 @@ static int drain_all(void *user)
     return n;
 }
 
+/* A new log and each reset get a fresh nonzero generation; the header
+ * names the one before. */
+static void generations_chain_across_resets(void **state)
+{
+    fixture *f = *state;
+    qz__wal *w = NULL;
+    assert_int_equal(qz__wal_open(f->log, 3, 0xabcdefu, &w), QZ_OK);
+    uint64_t g1 = qz__wal_generation(w);
+    assert_true(g1 != 0 && g1 != 0xabcdefu);
+    qz__wal_replay_info info;
+    assert_int_equal(qz__wal_replay_file(f->log, NULL, NULL, &info), QZ_OK);
+    assert_int_equal(info.version, QZ__WAL_VERSION);
+    assert_int_equal(info.generation, g1);
+    assert_int_equal(info.prev_generation, 0xabcdefu);
+    assert_int_equal(info.base_seq, 3);
+    append_kv(w, "k", "v");
+    drain_ctx d = {w, {4, 0}};
+    assert_int_equal(qz__wal_checkpoint(w, drain_all, &d), QZ_OK);
+    uint64_t g2 = qz__wal_generation(w);
+    assert_true(g2 != 0 && g2 != g1);
+    assert_int_equal(qz__wal_replay_file(f->log, NULL, NULL, &info), QZ_OK);
+    assert_int_equal(info.generation, g2);
+    assert_int_equal(info.prev_generation, g1);
+    assert_int_equal(info.base_seq, 4);
+    /* a reset of an empty log keeps the file and its generation */
+    assert_int_equal(qz__wal_checkpoint(w, drain_all, &d), QZ_OK);
+    assert_int_equal(qz__wal_generation(w), g2);
+    qz__wal_close(w);
+    /* a log without a file has none */
+    assert_int_equal(qz__wal_open_mem(0, &w), QZ_OK);
+    assert_int_equal(qz__wal_generation(w), 0);
+    uint64_t seq = append_kv(w, "k", "v");
+    assert_int_equal(qz__wal_sync(w, seq), QZ_OK);
+    assert_int_equal(qz__wal_file_bytes(w), 0);
+    qz__wal_close(w);
+}
+
 static void checkpoint_starts_an_empty_log_and_sequence_continues(void **state)
 {
     fixture *f = *state;
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, 0, &w), QZ_OK);
+    assert_int_equal(qz__wal_open(f->log, 0, 0, &w), QZ_OK);
     for (int i = 0; i < 50; i++) append_kv(w, "k", "v");
     drain_ctx d = {w, {1, 0}};
     assert_int_equal(qz__wal_checkpoint(w, drain_all, &d), QZ_OK);
@@ -597,7 +762,7 @@ static void oversized_record_is_refused(void **state)
 {
     fixture *f = *state;
     qz__wal *w = NULL;
-    assert_int_equal(qz__wal_open(f->log, 0, &w), QZ_OK);
+    assert_int_equal(qz__wal_open(f->log, 0, 0, &w), QZ_OK);
     qz__wal_part parts[2] = {{"x", (size_t)QZ__WAL_MAX_PAYLOAD}, {"y", 1}}; /* never read */
     uint64_t seq;
     assert_int_equal(qz__wal_append(w, QZ__WAL_GROUP, parts, 2, &seq), QZ_EFULL);
@@ -615,9 +780,13 @@ int main(void)
         T(vector_payload_decodes_to_same_bytes),
         T(missing_or_empty_log_is_an_empty_log),
         T(bad_header_is_corrupt_and_newer_version_is_refused),
+        T(version_1_log_is_read_with_generation_0),
+        T(generations_chain_across_resets),
         T(replay_ignores_torn_tail_at_every_byte_offset),
-        T(flipped_byte_in_middle_record_stops_replay_there),
-        T(out_of_sequence_record_stops_replay),
+        T(flipped_bit_in_middle_record_is_corrupt_in_last_a_torn_tail),
+        T(length_running_past_the_end_with_records_after_is_corrupt),
+        T(zeroed_page_in_the_middle_is_corrupt),
+        T(out_of_sequence_record_is_corrupt),
         T(valid_checksum_with_malformed_payload_is_corrupt),
         T(malformed_group_applies_nothing),
         T(truncation_inside_group_drops_whole_group),
