@@ -131,7 +131,6 @@
 #define J_MAX_PENDING ((uint64_t)64 << 20)
 #define J_RESET_BYTES ((uint64_t)8 << 20)
 #define J_APPLY_CHUNK ((size_t)64 << 20)
-#define J_MAX_KEY 511u
 #define J_READONLY_RETRIES 5
 
 /* Overlay value: u64 seq, u8 flags, payload. */
@@ -235,8 +234,8 @@ static int key_cmp(const void *a, size_t al, const void *b, size_t bl)
 
 static int check_key(const void *key, size_t klen)
 {
-    if (!key || klen == 0 || klen > J_MAX_KEY)
-        return qz__err(QZ_EINVAL, "key of %zu bytes (keys are 1..%u bytes)", klen, J_MAX_KEY);
+    if (!key || klen == 0 || klen > QZ_MAX_KEY)
+        return qz__err(QZ_EINVAL, "key of %zu bytes (keys are 1..%u bytes)", klen, QZ_MAX_KEY);
     return QZ_OK;
 }
 
@@ -1117,7 +1116,7 @@ static int verify_vec_fn(const void *k, size_t kl, const void *v, size_t vl, voi
 static int verify_kv_fn(const void *k, size_t kl, const void *v, size_t vl, void *user)
 {
     (void)user;
-    if (kl == 0 || kl > J_MAX_KEY) return qz__err(QZ_ECORRUPT, "key-value table holds a key of %zu bytes", kl);
+    if (kl == 0 || kl > QZ_MAX_KEY) return qz__err(QZ_ECORRUPT, "key-value table holds a key of %zu bytes", kl);
     return kv_verify(k, kl, v, vl);
 }
 
@@ -1291,7 +1290,7 @@ int qz__journal_kv_del(qz__journal *j, const void *key, size_t klen, uint64_t *s
 {
     QZ_CHECK(check_writable(j));
     QZ_CHECK(check_key(key, klen));
-    unsigned char p[QZ__WAL_KV_DEL_FIXED + J_MAX_KEY];
+    unsigned char p[QZ__WAL_KV_DEL_FIXED + QZ_MAX_KEY];
     qz__put_u32le(p, (uint32_t)klen);
     memcpy(p + 4, key, klen);
     qz__wal_part part = {p, 4 + klen};

@@ -27,7 +27,6 @@
 #include "wal/wal.h"
 #include "persist/format.h"
 
-#define WAL_MAX_KEY 511u
 
 int qz__wal_rec_check(const unsigned char *p, size_t avail, uint64_t expect_seq, qz__wal_rec *rec, size_t *size,
                       const char **why)
@@ -81,7 +80,7 @@ static int decode_one(uint32_t type, const unsigned char *p, uint32_t len, qz__w
         if (len < QZ__WAL_KV_PUT_FIXED) return -1;
         op->klen = qz__get_u32le(p);
         op->vlen = qz__get_u32le(p + 4);
-        if (op->klen == 0 || op->klen > WAL_MAX_KEY) return -1;
+        if (op->klen == 0 || op->klen > QZ_MAX_KEY) return -1;
         if ((uint64_t)QZ__WAL_KV_PUT_FIXED + op->klen + op->vlen != len) return -1;
         op->key = p + QZ__WAL_KV_PUT_FIXED;
         op->val = p + QZ__WAL_KV_PUT_FIXED + op->klen;
@@ -89,7 +88,7 @@ static int decode_one(uint32_t type, const unsigned char *p, uint32_t len, qz__w
     case QZ__WAL_KV_DEL:
         if (len < QZ__WAL_KV_DEL_FIXED) return -1;
         op->klen = qz__get_u32le(p);
-        if (op->klen == 0 || op->klen > WAL_MAX_KEY) return -1;
+        if (op->klen == 0 || op->klen > QZ_MAX_KEY) return -1;
         if ((uint64_t)QZ__WAL_KV_DEL_FIXED + op->klen != len) return -1;
         op->key = p + QZ__WAL_KV_DEL_FIXED;
         return 0;
