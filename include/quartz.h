@@ -54,7 +54,13 @@ extern "C" {
  * Codes never change value; new ones are appended. Treat an unknown negative
  * code as a generic failure. qz_strerror() gives the static text of a code,
  * qz_errmsg() the detailed message of the last failure on the calling thread.
- * A call that fails changes nothing that is stored.
+ * A call that fails changes nothing that is stored, with one exception: a
+ * write that was already applied when making it durable failed (the storage
+ * failed a log write or commit, or memory ran out while committing). Such a
+ * failure sticks: the handle then refuses every write, flush and close with
+ * the same code and message, reads go on, and a reopen shows that write
+ * whole or not at all (a transaction too), with every write acknowledged
+ * before it.
  *
  * @section threads_sec Thread safety
  * Unless a function says otherwise:

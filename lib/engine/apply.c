@@ -227,6 +227,15 @@ static int apply_memory(qz_db *db, qz__op *o, uint64_t seq)
     return QZ_OK;
 }
 
+/* A failure in step 5 after step 4 journaled the write: storage will have
+ * it, memory does not. Rather than leave the two apart silently, the handle
+ * stops accepting writes (the failure sticks); a reopen loads what storage
+ * holds. Only QZ_ENOMEM inside the index can get here. */
+static int applied_failure(qz_db *db, int rc)
+{
+    return qz__journal_fail(db->journal, rc, "applying a journaled write to the index");
+}
+
 /* Step 4 for one op outside a group; *seq receives its record's seq. */
 static int journal_one(qz_db *db, const qz__op *o, uint64_t *seq)
 {
@@ -300,7 +309,10 @@ static int batch_row(size_t i, void *u)
         o->vec = enc;
     }
     if (rc == QZ_OK && b->journal) rc = journal_one(b->db, o, &seq);
-    if (rc == QZ_OK) rc = apply_memory(b->db, o, seq);
+    if (rc == QZ_OK) {
+        rc = apply_memory(b->db, o, seq);
+        if (rc < 0 && b->journal && b->db->persist_vectors) rc = applied_failure(b->db, rc);
+    }
     if (enc && enc != (void *)stackbuf) qz__free(enc);
     if (enc) o->vec = NULL;
     pthread_mutex_lock(&b->lock);
@@ -371,14 +383,19 @@ int qz__engine_apply(qz_db *db, qz__op *ops, size_t n, uint32_t mode)
         } else if (mode & QZ__APPLY_ATOMIC) {
             rc = loading ? QZ_OK : journal_group(db, ops, n, &seq);
             if (rc < 0) release(db, ops, n);
+            int journaled = rc == QZ_OK && !loading;
             for (size_t i = 0; i < n && rc == QZ_OK; i++)
                 if (is_vec(&ops[i])) rc = apply_memory(db, &ops[i], loading ? ops[i].seq : seq);
             if (rc < 0) release(db, ops, n);
+            if (rc < 0 && journaled) rc = applied_failure(db, rc);
         } else {
             for (size_t i = 0; i < n && rc == QZ_OK; i++) {
                 uint64_t s = ops[i].seq;
                 rc = loading ? QZ_OK : journal_one(db, &ops[i], &s);
-                if (rc == QZ_OK && is_vec(&ops[i])) rc = apply_memory(db, &ops[i], s);
+                if (rc == QZ_OK && is_vec(&ops[i])) {
+                    rc = apply_memory(db, &ops[i], s);
+                    if (rc < 0 && !loading && db->persist_vectors) rc = applied_failure(db, rc);
+                }
                 if (s > seq) seq = s;
             }
             if (rc < 0) release(db, ops, n);
@@ -389,7 +406,13 @@ int qz__engine_apply(qz_db *db, qz__op *ops, size_t n, uint32_t mode)
     for (size_t i = nsh; i-- > 0;) pthread_mutex_unlock(&sh[i]->write);
     pthread_rwlock_unlock(&db->writers);
     if (sh != stack_sh) qz__free(sh);
-    if (rc == QZ_OK && !loading && seq) rc = qz__journal_wait(db->journal, seq);
+    if (rc == QZ_OK && !loading && seq) {
+        rc = qz__journal_wait(db->journal, seq);
+        /* Past the point of no return (journaled and applied) a failure to
+         * make the write durable must not leave the caller guessing: it
+         * sticks, and every later write fails the same way. */
+        if (rc < 0) rc = qz__journal_fail(db->journal, rc, "making an applied write durable");
+    }
 
     /* 7. triggers */
     if (vec_writes && !loading) {

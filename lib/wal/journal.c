@@ -1260,6 +1260,9 @@ static int kv_append(qz__journal *j, uint32_t type, const qz__wal_part *parts, i
     else if (t)
         j->kvov->abort(j->kvov, t);
     if (seq) *seq = s;
+    /* The record is appended and will be applied, but readers would not see
+     * it until then: past that point a failure sticks. */
+    if (rc < 0) rc = set_failed(j, rc, "journal: updating the key-value overlay after appending its record");
     return rc;
 }
 
