@@ -18,6 +18,8 @@
 #             one per build directory whose setup or build failed or that
 #             left no test log.
 # Exit status is 0 only if nothing failed.
+#
+# Usage: scripts/test.sh [release] [asan] [tsan]   (default: all three)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -74,12 +76,28 @@ run() { # run DIR MESON-SETUP-ARGS -- MESON-TEST-ARGS
   count "$dir"
 }
 
-run build -Dbuildtype=release --
-UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
-  run build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
-  -- --no-suite slow --timeout-multiplier 4
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  run build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Dbench=false \
-  -- --suite api --timeout-multiplier 6 test_threads test_crud test_delete test_filter test_kv
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=(release asan tsan)
+for w in "${want[@]}"; do
+  case "$w" in
+    release|asan|tsan) ;;
+    *) echo "usage: scripts/test.sh [release] [asan] [tsan]" >&2; exit 2 ;;
+  esac
+done
+wanted() { local w; for w in "${want[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
+
+if wanted release; then
+  run build -Dbuildtype=release --
+fi
+if wanted asan; then
+  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+    run build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
+    -- --no-suite slow --timeout-multiplier 4
+fi
+if wanted tsan; then
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    run build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Dbench=false \
+    -- --suite api --timeout-multiplier 6 test_threads test_crud test_delete test_filter test_kv
+fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
