@@ -22,6 +22,7 @@
 
 #include "api/db_internal.h"
 #include "index/hnsw_io.h"
+#include "storage/storage.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/parallel.h"
@@ -239,9 +240,7 @@ int qz__db_open_dir(const char *path, const qz_open_options *user, qz_db **out)
     if (o.durability > QZ_DURABILITY_NONE) return qz__err(QZ_EINVAL, "unknown durability mode %u", o.durability);
     /* A directory without a database: check everything a new database needs
      * before anything is created on disk, so a failed open leaves no files. */
-    char probe[4096];
-    snprintf(probe, sizeof probe, "%s/data.mdb", path);
-    if (access(probe, F_OK) != 0) {
+    if (!qz__storage_lmdb_exists(path)) {
         if (readonly || (o.flags & QZ_OPEN_EXISTING))
             return qz__err(QZ_ENOTFOUND, "%s holds no database", path);
         qz_open_options check = o;

@@ -617,12 +617,8 @@ static int open_writer(qz__journal *j, int *created)
 
 static int open_reader(qz__journal *j, int *created)
 {
-    char *p = path_join(j->dir, "data.mdb");
-    if (!p) return qz__err(QZ_ENOMEM, "journal: out of memory");
-    struct stat sb;
-    int ok = stat(p, &sb) == 0;
-    free(p);
-    if (!ok) return qz__err(QZ_EIO, "no database in %s (a read-only open needs an existing database)", j->dir);
+    if (!qz__storage_lmdb_exists(j->dir))
+        return qz__err(QZ_EIO, "no database in %s (a read-only open needs an existing database)", j->dir);
     QZ_CHECK(qz__storage_lmdb_open(j->dir, QZ__LMDB_READONLY, &j->st));
     for (int attempt = 0;; attempt++) {
         qz_storage_txn *t = NULL;
