@@ -43,6 +43,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -717,30 +718,40 @@ static void txn_leave(lm_store *s)
 }
 
 /* Where liblmdb mapped data.mdb: mdb_env_info() only reports a fixed map
- * address, so find the mapping of the file's inode (offset 0, the map's
- * size) in /proc/self/maps. Without it (no procfs) the range stays unknown:
- * check_span() cannot check and faults inside modifying calls are passed
- * on; reading calls are still guarded. */
+ * address, so find the shared mapping of the file at offset 0 (of the map's
+ * size) in /proc/self/maps, by device and inode, or by path where those
+ * differ from stat()'s (overlayfs shows the lower file's). Without procfs
+ * the range stays unknown: check_span() cannot check and faults inside
+ * modifying calls are passed on; reading calls are still guarded. */
 static void note_map(lm_store *s)
 {
     MDB_envinfo info;
     s->map_lo = 0;
     s->map_len = 0;
     if (mdb_env_info(s->env, &info) != 0) return;
+    char real[PATH_MAX], want[PATH_MAX + 16];
+    want[0] = '\0';
+    if (realpath(s->dir, real)) snprintf(want, sizeof want, "%s/" LM_DATA_FILE, real);
     FILE *f = fopen("/proc/self/maps", "re");
     if (!f) return;
-    char line[512];
-    int mid = 1; /* at the start of a line */
+    char line[PATH_MAX + 128];
+    int at_start = 1;
     while (fgets(line, sizeof line, f)) {
-        int start = mid;
-        mid = strchr(line, '\n') != NULL;
-        if (!start) continue; /* rest of a long line */
+        int whole = at_start;
+        size_t len = strlen(line);
+        at_start = len && line[len - 1] == '\n';
+        if (!whole) continue; /* the rest of a line too long to match */
+        if (at_start) line[--len] = '\0';
         unsigned long lo, hi, off, ino;
         unsigned maj, mnr;
         char perm[8];
-        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perm, &off, &maj, &mnr, &ino) != 7) continue;
-        if (ino != (unsigned long)s->ino || off != 0 || maj != major(s->dev) || mnr != minor(s->dev)) continue;
-        if ((size_t)(hi - lo) != (size_t)info.me_mapsize && s->map_len) continue;
+        int pathpos = 0;
+        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %n", &lo, &hi, perm, &off, &maj, &mnr, &ino, &pathpos) < 7)
+            continue;
+        if (off != 0 || perm[0] != 'r' || perm[3] != 's') continue;
+        int same = (ino == (unsigned long)s->ino && maj == major(s->dev) && mnr == minor(s->dev)) ||
+                   (want[0] && pathpos > 0 && strcmp(line + pathpos, want) == 0);
+        if (!same || ((size_t)(hi - lo) != (size_t)info.me_mapsize && s->map_len)) continue;
         s->map_lo = (uintptr_t)lo;
         s->map_len = (size_t)(hi - lo);
         if (s->map_len == (size_t)info.me_mapsize) break;
@@ -1185,7 +1196,7 @@ static int lm_scan(qz_storage *base, qz_storage_txn *t, uint32_t table, const vo
     int ret = QZ_OK;
     /* LMDB returns keys in tree order; a damaged page (a node offset that
      * points at other bytes) shows as a key out of order. */
-    unsigned char prev[512];
+    unsigned char prev[QZ_MAX_KEY];
     size_t prevlen = 0;
     int first = 1;
     while (rc == 0) {

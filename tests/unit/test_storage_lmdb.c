@@ -837,6 +837,7 @@ static void file_truncated_under_an_open_backend_gives_ecorrupt_not_sigbus(void 
     assert_int_equal(rc, QZ_ECORRUPT);
     assert_non_null(strstr(qz__err_msg(), "SIGBUS"));
     assert_non_null(strstr(qz__err_msg(), "table graph"));
+    assert_non_null(strstr(qz__err_msg(), "is truncated: LMDB touched page")); /* the map was located */
     /* poisoned: every call fails at once, with the same message */
     assert_int_equal(s->get(s, t, QZ_TABLE_KV, "x", 1, NULL, NULL), QZ_ECORRUPT);
     assert_non_null(strstr(qz__err_msg(), "SIGBUS"));
@@ -942,6 +943,89 @@ static void assertion_inside_a_write_wedges_only_until_the_process_exits(void **
     assert_int_equal(s->begin(s, 0, &t), QZ_OK);
     assert_int_equal(s->put(s, t, QZ_TABLE_KV, "after", 5, "x", 1), QZ_OK);
     assert_int_equal(s->commit(s, t), QZ_OK);
+    s->close(s);
+}
+
+/* Patch the bytes at `delta` from every copy of pat inside a leaf page. */
+static int patch_in_leaves(const char *dir, const void *pat, size_t plen, long delta, const void *bytes, size_t n)
+{
+    char p[4096];
+    data_path(p, sizeof p, dir);
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    static unsigned char pg[PSIZE];
+    int hits = 0;
+    for (off_t off = 2 * PSIZE; off + PSIZE <= st.st_size; off += PSIZE) {
+        assert_int_equal(pread(fd, pg, PSIZE, off), (ssize_t)PSIZE);
+        uint16_t fl;
+        memcpy(&fl, pg + LS + 2, 2);
+        if (!(fl & P_LEAF)) continue;
+        const unsigned char *at = memmem(pg, PSIZE, pat, plen);
+        if (!at) continue;
+        assert_int_equal(pwrite(fd, bytes, n, off + (at - pg) + delta), (ssize_t)n);
+        hits++;
+    }
+    close(fd);
+    return hits;
+}
+
+/* A node whose data size was damaged: LMDB hands out a value reaching into
+ * the next pages (or off the file); the backend refuses it. */
+static void value_reaching_past_its_page_is_ecorrupt(void **state)
+{
+    const char *dir = *state;
+    fill_graph(dir, 300, 100);
+    char k[32];
+    key_of(k, sizeof k, 150);
+    uint16_t hi = 1; /* node header: size lo u16, size hi u16, flags, key size; the key follows */
+    assert_true(patch_in_leaves(dir, k, strlen(k), -6, &hi, 2) >= 1);
+    qz_storage *s = NULL;
+    assert_int_equal(qz__storage_lmdb_open(dir, QZ__LMDB_READONLY, &s), QZ_OK);
+    qz_storage_txn *t = NULL;
+    assert_int_equal(s->begin(s, QZ_TXN_READONLY, &t), QZ_OK);
+    const void *v;
+    size_t vl;
+    int rc = s->get(s, t, QZ_TABLE_GRAPH, k, strlen(k), &v, &vl);
+    print_message("get -> %d: %s\n", rc, qz__err_msg());
+    assert_int_equal(rc, QZ_ECORRUPT);
+    assert_non_null(strstr(qz__err_msg(), "reaches past its page"));
+    int n = 0;
+    assert_int_equal(s->scan(s, t, QZ_TABLE_GRAPH, NULL, 0, count_fn, &n), QZ_ECORRUPT);
+    assert_int_equal(n, 150);
+    s->abort(s, t);
+    s->close(s);
+}
+
+/* A flipped key byte that LMDB does not notice: the scan sees a key out of
+ * order, and a lookup of the lost key sees that its search went astray. */
+static void flipped_key_byte_is_found_by_order_checks(void **state)
+{
+    const char *dir = *state;
+    fill_graph(dir, 300, 100);
+    char k[32];
+    key_of(k, sizeof k, 150);
+    unsigned char c = (unsigned char)('y' ^ 0x04); /* "key00000150" -> "ke}00000150" */
+    assert_true(patch_in_leaves(dir, k, strlen(k), 2, &c, 1) >= 1);
+    qz_storage *s = NULL;
+    assert_int_equal(qz__storage_lmdb_open(dir, QZ__LMDB_READONLY, &s), QZ_OK);
+    qz_storage_txn *t = NULL;
+    assert_int_equal(s->begin(s, QZ_TXN_READONLY, &t), QZ_OK);
+    int rc = s->get(s, t, QZ_TABLE_GRAPH, k, strlen(k), NULL, NULL);
+    print_message("get of the lost key -> %d: %s\n", rc, qz__err_msg());
+    assert_int_equal(rc, QZ_ECORRUPT);
+    assert_non_null(strstr(qz__err_msg(), "wrong turn"));
+    char k2[32];
+    key_of(k2, sizeof k2, 10);
+    assert_int_equal(s->get(s, t, QZ_TABLE_GRAPH, k2, strlen(k2), NULL, NULL), QZ_OK);
+    assert_int_equal(s->get(s, t, QZ_TABLE_GRAPH, "zzz", 3, NULL, NULL), QZ_ENOTFOUND); /* a true miss */
+    int n = 0;
+    rc = s->scan(s, t, QZ_TABLE_GRAPH, NULL, 0, count_fn, &n);
+    print_message("scan -> %d after %d keys: %s\n", rc, n, qz__err_msg());
+    assert_int_equal(rc, QZ_ECORRUPT);
+    assert_non_null(strstr(qz__err_msg(), "out of order"));
+    s->abort(s, t);
     s->close(s);
 }
 
@@ -1309,6 +1393,8 @@ int main(void)
         T(file_truncated_under_an_open_backend_gives_ecorrupt_not_sigbus),
         T(zeroed_leaf_page_is_ecorrupt_instead_of_an_abort),
         T(assertion_inside_a_write_wedges_only_until_the_process_exits),
+        T(value_reaching_past_its_page_is_ecorrupt),
+        T(flipped_key_byte_is_found_by_order_checks),
         T(damaged_meta_pages_are_ecorrupt),
         T(malformed_free_page_record_refuses_only_read_write_opens),
         T(writer_killed_at_random_times_always_reopens_with_its_commits),
