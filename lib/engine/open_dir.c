@@ -16,17 +16,6 @@
 #include "util/alloc.h"
 #include "util/error.h"
 
-#include <sys/stat.h>
-/* TEMP until h/lmdb lands with qz__storage_lmdb_exists() */
-static int lmdb_exists_tmp(const char *dir)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s/data.mdb", dir);
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
-}
-#define qz__storage_lmdb_exists lmdb_exists_tmp
-
 int qz__engine_open_dir(const char *path, const qz__config *cfg, qz_db **out)
 {
     *out = NULL;

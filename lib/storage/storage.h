@@ -49,12 +49,38 @@
 int qz__storage_mem_open(qz_storage **out);
 
 /* LMDB backend over the environment directory @p dir (created when missing
- * unless read-only): one named database per qz_storage_table. */
+ * unless read-only): one named database per qz_storage_table.
+ * Read-only: QZ_ENOTFOUND ("<dir> holds no database") when @p dir holds no
+ * environment (see qz__storage_lmdb_exists()); nothing is created then.
+ * QZ_ECORRUPT when the file is damaged in a way the open can see (meta
+ * pages, table records, a truncated file, in read-write mode also malformed
+ * free-page lists), QZ_EVERSION for another LMDB data format.
+ *
+ * Damage found later: a key or value lookup, scan, write or commit that
+ * meets a damaged page returns QZ_ECORRUPT with a message naming the table,
+ * never an abort() or a SIGSEGV/SIGBUS out of liblmdb (see "Fault guard" in
+ * storage_lmdb.c for how, and its limits). When liblmdb had to be
+ * interrupted (an assertion of liblmdb, or a fault in the file's mapping),
+ * the backend is poisoned: every later call returns QZ_ECORRUPT at once;
+ * close() still releases it, leaking the LMDB environment (and keeping its
+ * writer lock) until the process exits if the interruption happened in a
+ * write, in which case opening the same directory again in this process
+ * gives QZ_EBUSY. Keys and values handed out are checked to lie inside
+ * their page (an overflow value: inside the file), keys of a scan to come
+ * in strict order, and a lookup that misses to be bracketed by its
+ * neighbours, so that damage LMDB does not notice reads as QZ_ECORRUPT
+ * rather than as a missing or extra key where that is visible. The
+ * SIGBUS/SIGSEGV handlers this needs are process-wide and chain to the ones
+ * installed before them. */
 int qz__storage_lmdb_open(const char *dir, uint32_t flags, qz_storage **out);
 
 /* Same, with an explicit initial map size in bytes (0 = default). An existing
  * environment keeps at least the size it already has. */
 int qz__storage_lmdb_open_ex(const char *dir, uint32_t flags, uint64_t map_size, qz_storage **out);
+
+/* 1 if @p dir holds an LMDB environment (a non-empty data file), else 0.
+ * Callers use it instead of looking for LMDB's files themselves. */
+int qz__storage_lmdb_exists(const char *dir);
 
 /* Current map size of an LMDB backend in bytes (0 if @p s is not one). */
 uint64_t qz__storage_lmdb_map_size(qz_storage *s);

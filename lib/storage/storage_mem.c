@@ -26,14 +26,12 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <xxhash.h>
 
+#include "util/alloc.h"
 #include "util/error.h"
-
-#define MEM_MAX_KEY 511u
 
 typedef struct mem_item {
     atomic_size_t ref;
@@ -79,7 +77,7 @@ static void item_ref(mem_item *it) { atomic_fetch_add_explicit(&it->ref, 1, memo
 
 static void item_release(mem_item *it)
 {
-    if (it && atomic_fetch_sub_explicit(&it->ref, 1, memory_order_acq_rel) == 1) free(it);
+    if (it && atomic_fetch_sub_explicit(&it->ref, 1, memory_order_acq_rel) == 1) qz__free(it);
 }
 
 static void node_ref(mem_node *n)
@@ -93,7 +91,7 @@ static void node_release(mem_node *n)
         mem_node *r = n->r;
         node_release(n->l);
         item_release(n->item);
-        free(n);
+        qz__free(n);
         n = r; /* the right spine iteratively, the left recursively */
     }
 }
@@ -102,7 +100,7 @@ static void version_release(mem_version *v)
 {
     if (!v || atomic_fetch_sub_explicit(&v->ref, 1, memory_order_acq_rel) != 1) return;
     for (int t = 0; t < QZ_TABLE_COUNT; t++) node_release(v->root[t]);
-    free(v);
+    qz__free(v);
 }
 
 /* ---- pool ---------------------------------------------------------------- */
@@ -112,11 +110,11 @@ static int pool_fill(mem_pool *p, size_t n)
     p->free = NULL;
     p->n = 0;
     for (size_t i = 0; i < n; i++) {
-        mem_node *x = malloc(sizeof *x);
+        mem_node *x = qz__malloc(sizeof *x);
         if (!x) {
             while (p->free) {
                 mem_node *nx = p->free->l;
-                free(p->free);
+                qz__free(p->free);
                 p->free = nx;
             }
             return qz__err(QZ_ENOMEM, "memory storage: out of memory for %zu tree nodes", n);
@@ -132,7 +130,7 @@ static void pool_drain(mem_pool *p)
 {
     while (p->free) {
         mem_node *nx = p->free->l;
-        free(p->free);
+        qz__free(p->free);
         p->free = nx;
     }
     p->n = 0;
@@ -319,8 +317,8 @@ static int check_table(uint32_t table)
 
 static int check_key(const void *key, size_t klen)
 {
-    if (!key || klen == 0 || klen > MEM_MAX_KEY)
-        return qz__err(QZ_EINVAL, "memory storage: key of %zu bytes (must be 1..%u)", klen, MEM_MAX_KEY);
+    if (!key || klen == 0 || klen > QZ_MAX_KEY)
+        return qz__err(QZ_EINVAL, "memory storage: key of %zu bytes (must be 1..%u)", klen, QZ_MAX_KEY);
     return QZ_OK;
 }
 
@@ -333,7 +331,7 @@ static int mem_begin(qz_storage *s, uint32_t flags, qz_storage_txn **out)
 {
     mem_store *m = (mem_store *)s;
     if (!out || (flags & ~QZ_TXN_READONLY)) return qz__err(QZ_EINVAL, "memory storage: bad begin() arguments");
-    qz_storage_txn *txn = calloc(1, sizeof *txn);
+    qz_storage_txn *txn = qz__calloc(1, sizeof *txn);
     if (!txn) return qz__err(QZ_ENOMEM, "memory storage: out of memory for a transaction");
     txn->flags = flags;
     if (flags & QZ_TXN_READONLY) {
@@ -377,7 +375,7 @@ static int mem_put(qz_storage *s, qz_storage_txn *txn, uint32_t table, const voi
     if (!val && vlen) return qz__err(QZ_EINVAL, "memory storage: NULL value of %zu bytes", vlen);
     if (vlen > SIZE_MAX - sizeof(mem_item) - klen) return qz__err(QZ_ENOMEM, "memory storage: value too large");
 
-    mem_item *it = malloc(sizeof *it + klen + vlen);
+    mem_item *it = qz__malloc(sizeof *it + klen + vlen);
     if (!it) return qz__err(QZ_ENOMEM, "memory storage: out of memory for a %zu-byte value", vlen);
     atomic_init(&it->ref, 1);
     it->klen = klen;
@@ -391,7 +389,7 @@ static int mem_put(qz_storage *s, qz_storage_txn *txn, uint32_t table, const voi
     mem_pool p;
     int rc = pool_fill(&p, depth + 2);
     if (rc < 0) {
-        free(it);
+        qz__free(it);
         return rc;
     }
     if (exists) {
@@ -456,14 +454,14 @@ static int mem_commit(qz_storage *s, qz_storage_txn *txn)
     mem_store *m = (mem_store *)s;
     if (txn->flags & QZ_TXN_READONLY) {
         version_release(txn->snap);
-        free(txn);
+        qz__free(txn);
         return QZ_OK;
     }
-    mem_version *v = malloc(sizeof *v);
+    mem_version *v = qz__malloc(sizeof *v);
     if (!v) {
         for (int t = 0; t < QZ_TABLE_COUNT; t++) node_release(txn->work[t]);
         pthread_mutex_unlock(&m->wmu);
-        free(txn);
+        qz__free(txn);
         return qz__err(QZ_ENOMEM, "memory storage: out of memory while committing");
     }
     atomic_init(&v->ref, 1);
@@ -474,7 +472,7 @@ static int mem_commit(qz_storage *s, qz_storage_txn *txn)
     pthread_mutex_unlock(&m->mu);
     pthread_mutex_unlock(&m->wmu);
     version_release(old);
-    free(txn);
+    qz__free(txn);
     return QZ_OK;
 }
 
@@ -488,7 +486,7 @@ static void mem_abort(qz_storage *s, qz_storage_txn *txn)
         for (int t = 0; t < QZ_TABLE_COUNT; t++) node_release(txn->work[t]);
         pthread_mutex_unlock(&m->wmu);
     }
-    free(txn);
+    qz__free(txn);
 }
 
 static int mem_sync(qz_storage *s)
@@ -504,18 +502,18 @@ static void mem_close(qz_storage *s)
     version_release(m->cur);
     pthread_mutex_destroy(&m->mu);
     pthread_mutex_destroy(&m->wmu);
-    free(m);
+    qz__free(m);
 }
 
 int qz__storage_mem_open(qz_storage **out)
 {
     if (!out) return qz__err(QZ_EINVAL, "memory storage: NULL out");
     *out = NULL;
-    mem_store *m = calloc(1, sizeof *m);
-    mem_version *v = calloc(1, sizeof *v);
+    mem_store *m = qz__calloc(1, sizeof *m);
+    mem_version *v = qz__calloc(1, sizeof *v);
     if (!m || !v) {
-        free(m);
-        free(v);
+        qz__free(m);
+        qz__free(v);
         return qz__err(QZ_ENOMEM, "memory storage: out of memory");
     }
     atomic_init(&v->ref, 1);

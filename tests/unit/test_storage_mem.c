@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "storage/storage.h"
+#include "util/alloc.h"
 
 /* ---- helpers ---- */
 
@@ -104,12 +105,12 @@ static void bad_keys_and_tables_are_refused(void **state)
     qz_storage *s = NULL;
     assert_int_equal(qz__storage_mem_open(&s), QZ_OK);
     qz_storage_txn *t = NULL;
-    char big[512];
+    char big[QZ_MAX_KEY + 1];
     memset(big, 'k', sizeof big);
     assert_int_equal(s->begin(s, 0, &t), QZ_OK);
     assert_int_equal(s->put(s, t, QZ_TABLE_KV, big, 0, "v", 1), QZ_EINVAL);
-    assert_int_equal(s->put(s, t, QZ_TABLE_KV, big, 512, "v", 1), QZ_EINVAL);
-    assert_int_equal(s->put(s, t, QZ_TABLE_KV, big, 511, "v", 1), QZ_OK);
+    assert_int_equal(s->put(s, t, QZ_TABLE_KV, big, QZ_MAX_KEY + 1, "v", 1), QZ_EINVAL);
+    assert_int_equal(s->put(s, t, QZ_TABLE_KV, big, QZ_MAX_KEY, "v", 1), QZ_OK);
     assert_int_equal(s->put(s, t, QZ_TABLE_COUNT, "k", 1, "v", 1), QZ_EINVAL);
     s->abort(s, t);
     assert_int_equal(s->begin(s, QZ_TXN_READONLY, &t), QZ_OK);
@@ -476,6 +477,71 @@ static void concurrent_readers_see_whole_commits(void **state)
     s->close(s);
 }
 
+/* Every allocation goes through the library's allocator: make allocation N
+ * fail for N = 0, 1, ... until a transaction of puts, a replacement and a
+ * delete commits. Each failing run returns QZ_ENOMEM and leaves the store
+ * as it was (ASan checks for leaks). With malloc() called directly, N = 0
+ * succeeds at once and the first assertion fails. */
+static void every_allocation_failure_is_enomem_and_changes_nothing(void **state)
+{
+    (void)state;
+    qz_storage *s = NULL;
+    qz__alloc_fail_after(0);
+    assert_int_equal(qz__storage_mem_open(&s), QZ_ENOMEM);
+    qz__alloc_fail_after(-1);
+    assert_int_equal(qz__storage_mem_open(&s), QZ_OK);
+    qz_storage_txn *t = NULL;
+    assert_int_equal(s->begin(s, 0, &t), QZ_OK);
+    for (int i = 0; i < 50; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "base%02d", i);
+        assert_int_equal(put_str(s, t, QZ_TABLE_KV, k, "old"), QZ_OK);
+    }
+    assert_int_equal(s->commit(s, t), QZ_OK);
+
+    int rc = QZ_ENOMEM;
+    long n;
+    for (n = 0; rc == QZ_ENOMEM && n < 10000; n++) {
+        qz__alloc_fail_after(n);
+        rc = s->begin(s, 0, &t);
+        if (rc == QZ_OK) {
+            for (int i = 0; i < 20 && rc == QZ_OK; i++) {
+                char k[16];
+                snprintf(k, sizeof k, "new%02d", i);
+                rc = put_str(s, t, QZ_TABLE_GRAPH, k, "value");
+            }
+            if (rc == QZ_OK) rc = put_str(s, t, QZ_TABLE_KV, "base07", "new");
+            if (rc == QZ_OK) rc = s->del(s, t, QZ_TABLE_KV, "base08", 6);
+            if (rc == QZ_OK)
+                rc = s->commit(s, t);
+            else
+                s->abort(s, t);
+        }
+        qz__alloc_fail_after(-1);
+        if (n == 0) assert_int_equal(rc, QZ_ENOMEM);
+        if (rc == QZ_OK) break;
+        assert_int_equal(rc, QZ_ENOMEM);
+        /* nothing of the failed transaction is visible */
+        char buf[16];
+        assert_int_equal(s->begin(s, QZ_TXN_READONLY, &t), QZ_OK);
+        assert_int_equal(get_str(s, t, QZ_TABLE_KV, "base07", buf, sizeof buf), QZ_OK);
+        assert_string_equal(buf, "old");
+        assert_int_equal(get_str(s, t, QZ_TABLE_KV, "base08", buf, sizeof buf), QZ_OK);
+        assert_int_equal(get_str(s, t, QZ_TABLE_GRAPH, "new00", buf, sizeof buf), QZ_ENOTFOUND);
+        s->abort(s, t);
+    }
+    assert_int_equal(rc, QZ_OK);
+    assert_true(n > 20);
+    char buf[16];
+    assert_int_equal(s->begin(s, QZ_TXN_READONLY, &t), QZ_OK);
+    assert_int_equal(get_str(s, t, QZ_TABLE_KV, "base07", buf, sizeof buf), QZ_OK);
+    assert_string_equal(buf, "new");
+    assert_int_equal(get_str(s, t, QZ_TABLE_KV, "base08", buf, sizeof buf), QZ_ENOTFOUND);
+    assert_int_equal(get_str(s, t, QZ_TABLE_GRAPH, "new19", buf, sizeof buf), QZ_OK);
+    s->abort(s, t);
+    s->close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -491,6 +557,7 @@ int main(void)
         cmocka_unit_test(clear_empties_only_that_table),
         cmocka_unit_test(random_ops_match_model_and_snapshots),
         cmocka_unit_test(concurrent_readers_see_whole_commits),
+        cmocka_unit_test(every_allocation_failure_is_enomem_and_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
