@@ -627,14 +627,9 @@ static void lmdb_main_root_pointing_past_the_end_is_ecorrupt(void **state)
 static void lmdb_main_root_pointing_at_a_meta_page_is_ecorrupt(void **state)
 {
     (void)state;
-    /* LIBRARY BUG (reported, not fixed here): when the main database root in
-     * LMDB's meta pages names page 1 (a meta page), the open does not return
-     * an error: liblmdb's mdb_page_search() hits "Assertion 'root > 1'
-     * failed" (mdb.c:5645 in 0.9.24) and abort()s the process (SIGABRT).
-     * lib/storage/storage_lmdb.c hands the environment to LMDB without
-     * checking the meta pages' roots (each must be P_INVALID or within
-     * 2..mm_last_pg) first. Remove this skip() once fixed. */
-    skip();
+    /* A main database root that names page 1 (a meta page) used to reach
+     * liblmdb's "Assertion 'root > 1'" and abort(); the LMDB backend now
+     * validates the meta pages before LMDB reads them. */
     char *d = fresh_copy(g_clean, "meta-root-meta");
     lmdb_page_size_is_4096(d);
     set_main_root(d, 1);
