@@ -55,6 +55,9 @@
  *                       it (0: none) [170]. The default run takes about
  *                       100 s on 2 cores (3 rounds/s, ~50 MiB at the end).
  *   QZ_CRASH_MAX_DELAY_MS  the kill comes 1..this many ms after the open [300]
+ *   QZ_CRASH_HOT, QZ_CRASH_HOT_SHARE  QZ_CRASH_HOT_SHARE percent of the
+ *                       operations go to ids (and keys) 0..QZ_CRASH_HOT-1
+ *                       [64, 25]
  *   QZ_CRASH_DIM        vector dimensions [384]
  *   QZ_CRASH_POOL       vector ids 0..POOL-1 [12000]
  *   QZ_CRASH_KEYS       kv keys [1000]
@@ -74,6 +77,13 @@
  *
  * A second test runs 20 SYNC rounds at 128 dimensions whose every second
  * verification opens the directory read-only.
+ *
+ * Known defect this test meets (lib/storage, being fixed): now and then the
+ * directory no longer opens after a kill, with QZ_ECORRUPT "lmdb storage:
+ * .../data.mdb is N bytes but its meta page uses M pages of 4096 bytes"
+ * (data.mdb a few pages shorter than LMDB's last page). Seen about once in
+ * 600 rounds, in BATCHED rounds, both in the verifier's open and in the next
+ * writer's open after an unclosed verifier whose open had replayed the log.
  *
  * Only the public API is used (quartz.h).
  */
@@ -100,7 +110,6 @@
 #define VAL_MAX (66 * 1024)
 #define ERRCAP 1536
 #define NONE UINT64_MAX
-#define HOT 64 /* ids 0..HOT-1 are written more often */
 
 /* ---- configuration -------------------------------------------------------- */
 
@@ -113,6 +122,8 @@ typedef struct cfg {
     int open_every;      /* every n-th round: kill inside the child's open */
     int readonly_every;  /* verify every n-th round read-only (0 = never) */
     int max_delay_ms;    /* kill 1..max_delay_ms after the child's open returned */
+    size_t hot;          /* ids 0..hot-1 are written more often */
+    unsigned hot_share;  /* percent of operations on them */
     int soak, strict_search, keep;
     const char *parent_dir;
     uint64_t seed;
@@ -321,9 +332,10 @@ static void child_main(const char *path, uint32_t durability, uint64_t seed, uin
     uint64_t next_flush = 20 + tu_next(&r) % 100;
     for (uint64_t n = 0;; n++) {
         unsigned pick = (unsigned)(tu_next(&r) % 100);
-        /* A quarter of the operations go to a hot set of 64 ids (and so 64
-         * keys), which are rewritten many times between two log applies. */
-        uint64_t id = tu_next(&r) % (tu_next(&r) % 4 == 0 && C.pool > HOT ? HOT : C.pool);
+        /* C.hot_share % of the operations go to the hot ids 0..C.hot-1 (and
+         * so the same number of keys), which are rewritten and deleted many
+         * times between two log applies. */
+        uint64_t id = tu_next(&r) % (tu_next(&r) % 100 < C.hot_share && C.hot ? C.hot : C.pool);
         int present = qz_db_contains(db, id);
         if (present < 0) child_fail("qz_db_contains", present);
         if (durability == QZ_DURABILITY_BATCHED ? n == next_flush : pick == 99) {
@@ -1286,6 +1298,8 @@ static void config_main(void)
     C.keep = env_long("QZ_CRASH_KEEP", 0, 0, 1) == 1;
     C.parent_dir = getenv("QZ_CRASH_DIR");
     if (C.parent_dir && !*C.parent_dir) C.parent_dir = NULL;
+    C.hot = (size_t)env_long("QZ_CRASH_HOT", 64, 0, (long)C.pool);
+    C.hot_share = (unsigned)env_long("QZ_CRASH_HOT_SHARE", 25, 0, 100);
     C.block = 10;
     C.max_delay_ms = (int)env_long("QZ_CRASH_MAX_DELAY_MS", 300, 1, 100000);
 }
