@@ -36,7 +36,6 @@
 
 struct qz__journal;
 struct qz__graph_ckpt;
-struct qz__dirlock;
 
 /* ---- configuration (engine/config.c holds the one table of defaults) ---- */
 
@@ -74,7 +73,8 @@ struct qz_db {
     int own_storage;             /* close it at qz_db_close (directories, memory) */
     int persist_vectors;         /* 0 for in-memory databases: only kv is journaled */
     int readonly;
-    struct qz__dirlock *lock;    /* directory databases */
+    void (*release)(void *);     /* what the composition holds beside the backend (a directory's lock) */
+    void *release_arg;
 
     pthread_rwlock_t writers;
     atomic_int repairing;

@@ -10,9 +10,10 @@
 /* load.c: rebuild the index from the graph snapshot and the VECTORS table. */
 int qz__engine_load(qz_db *db);
 
-/* open.c: open over a backend with an optional log and directory lock
- * (both released on failure, like the backend when `own`). */
-int qz__engine_open_locked(qz_storage *st, int own, const char *log_path, struct qz__dirlock *lock,
+/* open.c: open over a backend with an optional log; release(arg), if set,
+ * frees what the caller's composition holds besides (a directory's lock):
+ * called at close, or on failure, like st->close when `own`. */
+int qz__engine_open_locked(qz_storage *st, int own, const char *log_path, void (*release)(void *), void *arg,
                            const qz__config *cfg, int persist_vectors, qz_db **out);
 
 /* checkpoint.c: the checkpoint state (before load, which fills it). */

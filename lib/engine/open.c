@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "engine/internal.h"
-#include "os/dirlock.h"
 #include "storage/storage.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -62,13 +61,13 @@ static void db_free(qz_db *db)
 }
 
 /* Close what open_storage opened, in reverse order; keeps the message. */
-static void release(qz__journal *j, qz_storage *st, int own, struct qz__dirlock *lock)
+static void release(qz__journal *j, qz_storage *st, int own, void (*rel)(void *), void *arg)
 {
     qz__errsave es;
     qz__err_save(&es);
     if (j) qz__journal_close(j);
     if (own && st) st->close(st);
-    if (lock) qz__dirlock_release(lock);
+    if (rel) rel(arg);
     qz__err_restore(&es, 0);
 }
 
@@ -83,7 +82,7 @@ static int check_backend(const qz_storage *s)
     return QZ_OK;
 }
 
-int qz__engine_open_locked(qz_storage *st, int own, const char *log_path, struct qz__dirlock *lock,
+int qz__engine_open_locked(qz_storage *st, int own, const char *log_path, void (*rel)(void *), void *arg,
                            const qz__config *cfg, int persist_vectors, qz_db **out)
 {
     *out = NULL;
@@ -91,7 +90,7 @@ int qz__engine_open_locked(qz_storage *st, int own, const char *log_path, struct
     int readonly = (c.flags & QZ__CFG_READONLY) != 0;
     int rc = check_backend(st);
     if (rc < 0) {
-        release(NULL, st, own, lock);
+        release(NULL, st, own, rel, arg);
         return rc;
     }
     /* A journal without a log and in SYNC needs no thread; the others do. */
@@ -101,7 +100,7 @@ int qz__engine_open_locked(qz_storage *st, int own, const char *log_path, struct
     int created = 0;
     rc = qz__journal_open(st, &jo, &j, &created);
     if (rc < 0) {
-        release(NULL, st, own, lock);
+        release(NULL, st, own, rel, arg);
         return rc;
     }
     qz__config stored;
@@ -115,19 +114,20 @@ int qz__engine_open_locked(qz_storage *st, int own, const char *log_path, struct
     qz_db *db = NULL;
     if (rc == QZ_OK) rc = db_new(&c, &db);
     if (rc < 0) {
-        release(j, st, own, lock);
+        release(j, st, own, rel, arg);
         return rc;
     }
     db->journal = j;
     db->storage = st;
     db->own_storage = own;
-    db->lock = lock;
+    db->release = rel;
+    db->release_arg = arg;
     db->readonly = readonly;
     db->persist_vectors = persist_vectors;
     rc = persist_vectors ? qz__engine_ckpt_init(db) : QZ_OK;
     if (rc == QZ_OK && persist_vectors) rc = qz__engine_load(db);
     if (rc < 0) {
-        release(j, st, own, lock);
+        release(j, st, own, rel, arg);
         db_free(db);
         return rc;
     }
@@ -139,7 +139,7 @@ int qz__engine_open_locked(qz_storage *st, int own, const char *log_path, struct
 
 int qz__engine_open_storage(qz_storage *st, int own, const char *log_path, const qz__config *cfg, qz_db **out)
 {
-    return qz__engine_open_locked(st, own, log_path, NULL, cfg, 1, out);
+    return qz__engine_open_locked(st, own, log_path, NULL, NULL, cfg, 1, out);
 }
 
 int qz__engine_open_memory(const qz__config *cfg, qz_db **out)
@@ -155,7 +155,7 @@ int qz__engine_open_memory(const qz__config *cfg, qz_db **out)
     /* kv writes commit to the in-memory backend at once; vectors live in
      * the index only. */
     c.durability = QZ__DUR_SYNC;
-    return qz__engine_open_locked(st, 1, NULL, NULL, &c, 0, out);
+    return qz__engine_open_locked(st, 1, NULL, NULL, NULL, &c, 0, out);
 }
 
 int qz__engine_close(qz_db *db)
@@ -168,7 +168,7 @@ int qz__engine_close(qz_db *db)
     else rc = rc2;
     qz__err_save(&es);
     if (db->own_storage) db->storage->close(db->storage);
-    if (db->lock) qz__dirlock_release(db->lock);
+    if (db->release) db->release(db->release_arg);
     db_free(db);
     return qz__err_restore(&es, rc);
 }

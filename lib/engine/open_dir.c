@@ -16,6 +16,8 @@
 #include "util/alloc.h"
 #include "util/error.h"
 
+static void release_lock(void *l) { qz__dirlock_release(l); }
+
 int qz__engine_open_dir(const char *path, const qz__config *cfg, qz_db **out)
 {
     *out = NULL;
@@ -41,7 +43,7 @@ int qz__engine_open_dir(const char *path, const qz__config *cfg, qz_db **out)
         qz__free(log);
         return rc;
     }
-    rc = qz__engine_open_locked(st, 1, log, lock, cfg, 1, out);
+    rc = qz__engine_open_locked(st, 1, log, lock ? release_lock : NULL, lock, cfg, 1, out);
     qz__free(log);
     return rc;
 }
