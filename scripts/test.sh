@@ -6,6 +6,9 @@
 #                 but the slow real-data one
 #   build-tsan/   ThreadSanitizer: the concurrency test and the tests whose
 #                 calls start threads (batch inserts, repair, kv, filters)
+#   build-nolmdb/ a build without LMDB (the folders the WebAssembly build
+#                 takes: no directories, no os/): it must link, and the unit
+#                 and api tests that need no directory must pass
 # The output of meson setup and ninja goes into each build directory
 # (BUILDDIR/test-sh.setup.log, BUILDDIR/test-sh.build.log), never into the
 # repository root.
@@ -19,7 +22,7 @@
 #             left no test log.
 # Exit status is 0 only if nothing failed.
 #
-# Usage: scripts/test.sh [release] [asan] [tsan]   (default: all three)
+# Usage: scripts/test.sh [release] [asan] [tsan] [nolmdb]   (default: all four)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -77,11 +80,11 @@ run() { # run DIR MESON-SETUP-ARGS -- MESON-TEST-ARGS
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(release asan tsan)
+[ ${#want[@]} -gt 0 ] || want=(release asan tsan nolmdb)
 for w in "${want[@]}"; do
   case "$w" in
-    release|asan|tsan) ;;
-    *) echo "usage: scripts/test.sh [release] [asan] [tsan]" >&2; exit 2 ;;
+    release|asan|tsan|nolmdb) ;;
+    *) echo "usage: scripts/test.sh [release] [asan] [tsan] [nolmdb]" >&2; exit 2 ;;
   esac
 done
 wanted() { local w; for w in "${want[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
@@ -98,6 +101,9 @@ if wanted tsan; then
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     run build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Dbench=false \
     -- --suite api --timeout-multiplier 6 test_threads test_crud test_delete test_filter test_kv
+fi
+if wanted nolmdb; then
+  run build-nolmdb -Dbuildtype=debugoptimized -Dlmdb=disabled -Dbench=false -- --suite unit --suite api --no-suite slow
 fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
