@@ -286,7 +286,7 @@ QZ_API int qz_txn_commit(qz_txn *t)
             uint32_t old;
             int had = (o->type <= OP_DELETE) && qz__idmap_get(&db->ids, o->id, &old);
             if (o->type == OP_UPSERT) {
-                int r = qz__hnsw_insert(h, o->slot, o->id, o->enc, o->data, seq, 1);
+                int r = qz__hnsw_insert(h, o->slot, o->id, o->enc, o->data, seq);
                 o->data = NULL; /* the index owns the payload now */
                 if (r < 0 && rc == QZ_OK) rc = r;
                 if (r < 0) continue;

@@ -81,7 +81,7 @@ static int write_encoded(qz_db *db, uint64_t id, const void *enc, const void *me
 #else
     (void)journal;
 #endif
-    rc = qz__hnsw_insert(db->index, slot, id, enc, payload, seq, 1);
+    rc = qz__hnsw_insert(db->index, slot, id, enc, payload, seq);
     payload = NULL; /* owned by the index now, even on failure */
     if (rc < 0) goto fail;
     if (old != QZ__SLOT_NONE) {
