@@ -33,18 +33,60 @@
  *
  * States. A slot is FREE, INSERTING (reachable and traversable, not yet a
  * result), LIVE, or DELETED (still traversable so the graph stays navigable,
- * never a result, never chosen as a new neighbour). Deleted nodes are
+ * never chosen as a new neighbour, a result only for searches that began
+ * before the deletion, see below). Deleted nodes are
  * unlinked in batches by qz__hnsw_repair(): every live node that links to a
  * deleted one replaces it with candidates from the deleted node's own lists
- * (two hops, then a fresh search if too few remain) chosen by the same
- * heuristic as insertion; then the deleted slots become FREE and reusable.
+ * (two hops; then, once no live list links to a deleted node, a fresh search
+ * for the lists left with too few) chosen by the same heuristic as
+ * insertion; every live node unreachable from the entry point on layer 0 is
+ * linked in again; then the deleted slots become FREE and reusable. The
+ * heuristic never lets a deleted node prune a live candidate (an upsert to
+ * the same place would otherwise lose all its in-links, hnsw_insert.c).
+ *
+ * Deletion epochs: each search sees deletions as of its start.
+ * qz__hnsw_mark_deleted() takes a new epoch e = ++del_clock (a seq_cst
+ * fetch_add), writes it to del_stamp[slot], then publishes DELETED with a
+ * release store. qz__hnsw_search() loads del_clock (acquire) into s0 before
+ * it reads anything else of the graph, and accepts a DELETED node whose
+ * stamp is > s0: that deletion came after the search began. Because every
+ * write of del_clock is a read-modify-write, all of them form one release
+ * sequence, and the modification order of del_clock orders every deletion
+ * against every search start:
+ *  - e <= s0: the search's load read the deletion's fetch_add or a later
+ *    one, so it synchronises with the deleter. A search that starts after
+ *    qz_db_delete() returned is always in this case (coherence), so it never
+ *    returns the node. And whatever the deleter did before the deletion is
+ *    visible to the search: for an upsert (lib/api inserts the new node,
+ *    LIVE and fully linked, THEN marks the old one), the new node.
+ *  - e > s0: the node was live when the search began and stays a result for
+ *    it. So a search that meets the new node of an upsert too early (still
+ *    INSERTING, or through a neighbour whose back link was not yet written)
+ *    still returns the id through the old node, which stays in the graph:
+ *    repair needs `resize` exclusive, so no search spans a slot's unlinking
+ *    or reuse. lib/api/read.c drops the duplicate when it meets both.
+ * A reader that sees DELETED (acquire) sees the stamp written before it.
+ * Slots that become DELETED without mark_deleted (a failed insertion,
+ * restored snapshot nodes) have stamp 0 and are never results; repair and
+ * insert reset the stamp to 0. Callers serialise marks of one slot
+ * (lib/api holds the id's shard write lock).
  *
  * Distances. Cosine vectors are normalised when stored, so cosine and inner
  * product both use 1 - dot. Hamming vectors are stored as packed bits.
+ * qz__dist() never returns NaN or an infinity: when the float kernel
+ * overflows (components near FLT_MAX under L2 or inner product; cosine
+ * vectors are unit length and cannot), the distance is recomputed in double
+ * and saturated to [-FLT_MAX, FLT_MAX]. So an overflowed L2 distance is
+ * FLT_MAX (farther than every representable one), an overflowed 1 - dot is
+ * +-FLT_MAX, ordering is kept wherever float can express it, and no
+ * search ever compares against NaN. Saturated distances tie, which leaves
+ * the walk no gradient: a query whose k-th result is at FLT_MAX finishes
+ * with the exact pass (hnsw_search.c), so it still gets the k nearest.
  */
 #ifndef QZ_INDEX_HNSW_H
 #define QZ_INDEX_HNSW_H
 
+#include <float.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -53,6 +95,12 @@
 #include "distance/distance.h"
 #include "vector/metric.h"
 #include "util/sync.h"
+
+#if defined(__GNUC__)
+#define QZ__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define QZ__UNLIKELY(x) (x)
+#endif
 
 #define QZ__HNSW_MAX_LEVEL 31
 #define QZ__SLOT_NONE UINT32_MAX
@@ -99,6 +147,7 @@ typedef struct qz__hnsw {
     uint64_t *labels;
     void **payload;      /* metadata blob: u32 length then bytes; NULL if none */
     uint64_t *seqs;      /* journal sequence of the write that made the slot */
+    _Atomic uint64_t *del_stamp; /* deletion epoch of a DELETED slot; 0 = never visible */
 
     /* slot allocation */
     pthread_mutex_t alloc_lock;
@@ -111,6 +160,7 @@ typedef struct qz__hnsw {
     pthread_mutex_t entry_lock;
 
     atomic_size_t n_live, n_deleted, n_inserting;
+    _Atomic uint64_t del_clock; /* deletion epochs handed out so far */
     atomic_size_t upper_bytes, payload_bytes;
     atomic_uint_fast64_t level_counter;
     atomic_uint ef_search;
@@ -158,22 +208,27 @@ static inline _Atomic uint32_t *qz__links(const qz__hnsw *h, uint32_t slot, int 
 }
 static inline uint32_t qz__max_links(const qz__hnsw *h, int level) { return level == 0 ? h->M0 : h->M; }
 
+/* The distance recomputed in double and saturated to +-FLT_MAX: the slow
+ * path of qz__dist() when the float kernel overflowed (hnsw_graph.c). */
+float qz__dist_wide(const qz__hnsw *h, const void *a, const void *b);
+
 static inline float qz__dist(const qz__hnsw *h, const void *a, const void *b)
 {
     float r = h->kernel(a, b, h->vec_elems);
-    return h->kind == QZ__DIST_ONE_MINUS_DOT ? 1.0f - r : r;
+    if (h->kind == QZ__DIST_ONE_MINUS_DOT) r = 1.0f - r;
+    /* false for NaN and +-inf only: one well-predicted compare */
+    if (QZ__UNLIKELY(!(__builtin_fabsf(r) <= FLT_MAX))) r = qz__dist_wide(h, a, b);
+    return r;
 }
 
 /* -------- hnsw_insert.c -------- */
 /* Insert the stored-form vector `vec` into the allocated `slot`. The payload
- * (owned by the index from now on, may be NULL) and seq are attached. On
- * failure the payload is freed and the slot released or left DELETED for
- * the next repair; either way the caller owns neither any more. When
- * `publish` is 0 the node stays INSERTING (not a result) until
- * qz__hnsw_publish(). Caller must NOT hold `resize`. */
-int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec, void *payload,
-                    uint64_t seq, int publish);
-void qz__hnsw_publish(qz__hnsw *h, uint32_t slot);
+ * (owned by the index from now on, may be NULL) and seq are attached. The
+ * node is INSERTING (traversable, not a result) while it is linked, and
+ * LIVE when the call returns QZ_OK. On failure the payload is freed and the
+ * slot released or left DELETED for the next repair; either way the caller
+ * owns neither any more. Caller must NOT hold `resize`. */
+int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec, void *payload, uint64_t seq);
 
 /* -------- hnsw_search.c -------- */
 typedef int (*qz__accept_fn)(uint64_t label, void *user);
@@ -183,8 +238,12 @@ typedef struct qz__hit {
     uint32_t slot;
 } qz__hit;
 
-/* k nearest LIVE nodes accepted by `filter` (may be NULL); results sorted
- * ascending into hits, count in *found. Caller holds `resize` shared. */
+/* k nearest nodes accepted by `filter` (may be NULL) among those LIVE when
+ * the search began (see "Deletion epochs"); results sorted ascending into
+ * hits, count in *found. When the walk finds fewer than k (or its k-th is
+ * at the saturated distance FLT_MAX), an exact pass over every slot
+ * completes it, so *found = min(k, accepted nodes). Caller holds `resize`
+ * shared. */
 int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, qz__accept_fn filter, void *fuser,
                     qz__hit *hits, size_t *found);
 
@@ -204,9 +263,16 @@ size_t qz__hnsw_search_layer(const qz__hnsw *h, qz__search_ctx *c, const void *q
 void qz__hnsw_connect_back(qz__hnsw *h, uint32_t nb, uint32_t slot, int level, qz__hit *tmp);
 
 /* -------- hnsw_delete.c -------- */
-/* Mark a LIVE slot deleted: never a result again. Caller holds `resize` shared. */
+/* Mark a LIVE slot deleted, stamped with a new deletion epoch: never a result
+ * of a search that starts after this returns (see "Deletion epochs"). Other
+ * states are left alone. Caller holds `resize` shared and serialises marks
+ * of one slot. */
 void qz__hnsw_mark_deleted(qz__hnsw *h, uint32_t slot);
-/* Unlink every deleted node and free its slot. Takes `resize` exclusive. */
+/* Unlink every deleted node, make every live node reachable from the entry
+ * point on layer 0 again, and free the deleted slots. Cost: a scan of every
+ * list plus work per deleted node's neighbourhood and per weakened list,
+ * never live x deleted. On QZ_ENOMEM the graph stays valid and the deleted
+ * nodes stay (as waypoints). Takes `resize` exclusive. */
 int qz__hnsw_repair(qz__hnsw *h);
 
 /* -------- hnsw_check.c -------- */
@@ -216,9 +282,14 @@ int qz__hnsw_check(qz__hnsw *h);
 
 /* Heuristic neighbour selection (paper's algorithm 4, no extension):
  * `cand` ascending by distance to the base point; keeps at most m, in place.
- * Returns how many were kept. */
+ * A kept DELETED candidate never prunes a later one. Returns how many were
+ * kept. */
 size_t qz__hnsw_select(const qz__hnsw *h, qz__hit *cand, size_t n, size_t m);
 /* qsort comparator: ascending distance. */
 int qz__hit_cmp(const void *a, const void *b);
+/* Sort ascending by (distance, slot); faster than qsort with qz__hit_cmp. */
+void qz__hits_sort(qz__hit *a, size_t n);
+/* Reorder so that a[0, k) are the k nearest of a[0, n), in no order. */
+void qz__hits_nearest(qz__hit *a, size_t n, size_t k);
 
 #endif

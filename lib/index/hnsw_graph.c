@@ -4,6 +4,7 @@
  */
 #include "index/hnsw.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw *
     atomic_init(&h->n_live, 0);
     atomic_init(&h->n_deleted, 0);
     atomic_init(&h->n_inserting, 0);
+    atomic_init(&h->del_clock, 0);
     atomic_init(&h->upper_bytes, 0);
     atomic_init(&h->payload_bytes, 0);
     atomic_init(&h->level_counter, 0);
@@ -110,6 +112,7 @@ void qz__hnsw_destroy(qz__hnsw *h)
     qz__free(h->labels);
     qz__free(h->payload);
     qz__free(h->seqs);
+    qz__free((void *)h->del_stamp);
     qz__free(h->free_slots);
     pthread_rwlock_destroy(&h->resize);
     pthread_mutex_destroy(&h->alloc_lock);
@@ -160,7 +163,8 @@ int qz__hnsw_reserve(qz__hnsw *h, size_t slots)
             grow_array((void **)&h->locks, old, ncap, sizeof *h->locks, 1) ||
             grow_array((void **)&h->labels, old, ncap, sizeof *h->labels, 1) ||
             grow_array((void **)&h->payload, old, ncap, sizeof *h->payload, 1) ||
-            grow_array((void **)&h->seqs, old, ncap, sizeof *h->seqs, 1)) {
+            grow_array((void **)&h->seqs, old, ncap, sizeof *h->seqs, 1) ||
+            grow_array((void **)&h->del_stamp, old, ncap, sizeof *h->del_stamp, 1)) {
             rc = qz__err(QZ_ENOMEM, "out of memory growing the index from %zu to %zu vectors", old, ncap);
         } else {
             pthread_mutex_lock(&h->alloc_lock); /* alloc_slot reads capacity under it */
@@ -221,7 +225,7 @@ void qz__hnsw_release_slot(qz__hnsw *h, uint32_t slot)
 size_t qz__hnsw_memory(const qz__hnsw *h)
 {
     size_t per_slot = h->stride0 + sizeof *h->upper + 1 + sizeof *h->state + sizeof *h->locks +
-                      sizeof *h->labels + sizeof *h->payload + sizeof *h->seqs;
+                      sizeof *h->labels + sizeof *h->payload + sizeof *h->seqs + sizeof *h->del_stamp;
     size_t m = sizeof *h + h->capacity * per_slot + h->cap_free * sizeof(uint32_t);
     m += atomic_load(&h->upper_bytes) + atomic_load(&h->payload_bytes);
     m += qz__ctx_pool_memory((qz__hnsw *)h);
@@ -242,11 +246,29 @@ void qz__hnsw_encode(const qz__hnsw *h, const float *in, void *out)
         for (uint32_t i = 0; i < h->dim; i++)
             if (in[i] > 0.0f) b[i >> 3] |= (uint8_t)(1u << (i & 7));
     } else if (h->metric == QZ__METRIC_COSINE) {
-        double s = 0;
-        for (uint32_t i = 0; i < h->dim; i++) s += (double)in[i] * in[i];
-        float inv = (float)(1.0 / sqrt(s));
+        /* Scale by the largest magnitude first, then sum in double: a
+         * denormal vector's squares would underflow (1/norm then overflows
+         * float and the stored vector is inf/NaN), and near FLT_MAX a float
+         * 1/norm is denormal and loses precision. Scaled, every component
+         * is in [-1, 1] and the largest is +-1, so the sum is in [1, dim]
+         * and every finite non-zero vector is stored finite, unit length. */
         float *f = out;
-        for (uint32_t i = 0; i < h->dim; i++) f[i] = in[i] * inv;
+        double big = 0;
+        for (uint32_t i = 0; i < h->dim; i++) {
+            double a = fabs((double)in[i]);
+            if (a > big) big = a;
+        }
+        if (!(big > 0) || !isfinite(big)) { /* zero or non-finite: lib/api refuses these */
+            memset(f, 0, h->vec_bytes);
+            return;
+        }
+        double s = 0;
+        for (uint32_t i = 0; i < h->dim; i++) {
+            double x = (double)in[i] / big;
+            s += x * x;
+        }
+        double scale = 1.0 / sqrt(s);
+        for (uint32_t i = 0; i < h->dim; i++) f[i] = (float)((double)in[i] / big * scale);
     } else {
         memcpy(out, in, h->vec_bytes);
     }
@@ -260,6 +282,29 @@ void qz__hnsw_decode(const qz__hnsw *h, const void *in, float *out)
     } else {
         memcpy(out, in, h->vec_bytes);
     }
+}
+
+float qz__dist_wide(const qz__hnsw *h, const void *a, const void *b)
+{
+    double d = 0;
+    if (h->kind == QZ__DIST_HAMMING) return h->kernel(a, b, h->vec_elems); /* a count: never overflows */
+    const float *x = a, *y = b;
+    if (h->kind == QZ__DIST_L2) {
+        for (uint32_t i = 0; i < h->vec_elems; i++) {
+            double t = (double)x[i] - y[i];
+            d += t * t;
+        }
+    } else {
+        for (uint32_t i = 0; i < h->vec_elems; i++) d += (double)x[i] * y[i];
+        d = 1.0 - d;
+    }
+    /* Finite floats keep every term below 2^258 and 65536 dimensions add
+     * 2^16, far inside double's range: d is finite unless a vector is not
+     * (never: lib/api checks input, encode stores finite values). Even then
+     * the NaN maps to FLT_MAX, the farthest, instead of poisoning compares. */
+    if (!(d <= FLT_MAX)) return FLT_MAX;
+    if (d < -FLT_MAX) return -FLT_MAX;
+    return (float)d;
 }
 
 static uint64_t splitmix64(uint64_t x)

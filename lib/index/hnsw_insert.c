@@ -25,6 +25,14 @@ size_t qz__hnsw_select(const qz__hnsw *h, qz__hit *cand, size_t n, size_t m)
         const void *v = qz__node_vec(h, cand[i].slot);
         int good = 1;
         for (size_t j = 0; j < kept; j++) {
+            /* A deleted node may stay as a waypoint, but never pushes out
+             * a candidate: when an upsert puts the new node where the old
+             * one was (same or nearly the same vector), the old, deleted
+             * node would prune it from every back link (it is nearer to
+             * the new node than the neighbour is), leaving the new node
+             * reachable only through deleted nodes that the next upsert's
+             * pruning cuts off in turn. */
+            if (atomic_load_explicit(&h->state[cand[j].slot], memory_order_relaxed) == QZ__DELETED) continue;
             if (qz__dist(h, v, qz__node_vec(h, cand[j].slot)) < cand[i].dist) {
                 good = 0;
                 break;
@@ -39,6 +47,77 @@ int qz__hit_cmp(const void *a, const void *b)
 {
     const qz__hit *x = a, *y = b;
     return (x->dist > y->dist) - (x->dist < y->dist);
+}
+
+/* Ascending (dist, slot): a total order, so the result does not depend on
+ * the algorithm. Quicksort with median-of-three down to runs of 16, then
+ * insertion sort; the comparison is inlined (qsort's callback made up half
+ * the time of a repair). Recursion only into the smaller part: depth is
+ * O(log n). */
+static inline int hit_lt(qz__hit a, qz__hit b) { return a.dist < b.dist || (a.dist == b.dist && a.slot < b.slot); }
+
+static void insertion_sort(qz__hit *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        qz__hit x = a[i];
+        size_t j = i;
+        for (; j > 0 && hit_lt(x, a[j - 1]); j--) a[j] = a[j - 1];
+        a[j] = x;
+    }
+}
+
+/* Median-of-three Hoare partition of a[0, n), n > 2: returns `left` with
+ * a[0, left) <= pivot <= a[left, n) and 0 < left < n. */
+static size_t partition(qz__hit *a, size_t n)
+{
+    qz__hit t, *m = a + n / 2, *z = a + n - 1;
+    if (hit_lt(*m, *a)) t = *m, *m = *a, *a = t;
+    if (hit_lt(*z, *m)) {
+        t = *z, *z = *m, *m = t;
+        if (hit_lt(*m, *a)) t = *m, *m = *a, *a = t;
+    }
+    qz__hit pivot = *m;
+    size_t i = 0, j = n - 1;
+    for (;;) { /* a[0] <= pivot <= a[n-1] stop both scans */
+        while (hit_lt(a[i], pivot)) i++;
+        while (hit_lt(pivot, a[j])) j--;
+        if (i >= j) break;
+        t = a[i], a[i] = a[j], a[j] = t;
+        i++;
+        j--;
+    }
+    return j + 1;
+}
+
+void qz__hits_nearest(qz__hit *a, size_t n, size_t k)
+{
+    while (n > 16 && k < n) {
+        size_t left = partition(a, n);
+        if (k <= left) {
+            n = left;
+        } else {
+            a += left;
+            n -= left;
+            k -= left;
+        }
+    }
+    if (k < n) insertion_sort(a, n);
+}
+
+void qz__hits_sort(qz__hit *a, size_t n)
+{
+    while (n > 16) {
+        size_t left = partition(a, n);
+        if (left < n - left) {
+            qz__hits_sort(a, left);
+            a += left;
+            n -= left;
+        } else {
+            qz__hits_sort(a + left, n - left);
+            n = left;
+        }
+    }
+    insertion_sort(a, n);
 }
 
 /* Write a whole link list: links first, the count last, all release stores,
@@ -71,7 +150,7 @@ void qz__hnsw_connect_back(qz__hnsw *h, uint32_t nb, uint32_t slot, int level, q
             tmp[i] = (qz__hit){qz__dist(h, base, qz__node_vec(h, s)), s};
         }
         tmp[n] = (qz__hit){qz__dist(h, base, qz__node_vec(h, slot)), slot};
-        qsort(tmp, n + 1, sizeof *tmp, qz__hit_cmp);
+        qz__hits_sort(tmp, n + 1);
         size_t kept = qz__hnsw_select(h, tmp, n + 1, max);
         write_links(ll, tmp, kept);
     }
@@ -79,8 +158,7 @@ out:
     qz__spin_unlock(&h->locks[nb]);
 }
 
-int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec, void *payload, uint64_t seq,
-                    int publish)
+int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec, void *payload, uint64_t seq)
 {
     int level = qz__hnsw_random_level(h);
     uint32_t *blk = NULL;
@@ -109,6 +187,7 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
     h->upper[slot] = blk;
     h->payload[slot] = payload;
     h->seqs[slot] = seq;
+    atomic_store_explicit(&h->del_stamp[slot], 0, memory_order_relaxed); /* never a result if it fails */
     atomic_fetch_add(&h->upper_bytes, blk_bytes);
     if (payload) atomic_fetch_add(&h->payload_bytes, *(uint32_t *)payload + sizeof(uint32_t));
     atomic_store_explicit(&h->state[slot], QZ__INSERTING, memory_order_release);
@@ -194,7 +273,7 @@ done:
         atomic_store_explicit(&h->state[slot], QZ__DELETED, memory_order_release);
         atomic_fetch_add(&h->n_deleted, 1);
         atomic_fetch_sub(&h->n_inserting, 1);
-    } else if (publish) {
+    } else {
         atomic_store_explicit(&h->state[slot], QZ__LIVE, memory_order_release);
         atomic_fetch_add(&h->n_live, 1);
         atomic_fetch_sub(&h->n_inserting, 1);
@@ -202,11 +281,4 @@ done:
     pthread_rwlock_unlock(&h->resize);
     qz__free(tmp);
     return rc;
-}
-
-void qz__hnsw_publish(qz__hnsw *h, uint32_t slot)
-{
-    atomic_store_explicit(&h->state[slot], QZ__LIVE, memory_order_release);
-    atomic_fetch_add(&h->n_live, 1);
-    atomic_fetch_sub(&h->n_inserting, 1);
 }

@@ -9,8 +9,21 @@
  * not full the search keeps expanding. So a query returns k results whenever
  * k reachable nodes pass, at the price of visiting more of the graph when
  * the filter is very selective.
+ *
+ * Reachable is the catch: with a small M the back-link pruning can leave
+ * islands no walk enters, and a selective filter can leave passing nodes
+ * only behind rejected ones the beam stops expanding. So when the walk
+ * ends with fewer than k results, qz__hnsw_search() finishes with an exact
+ * pass over every slot: the public promise (k above the live count returns
+ * them all; k results whenever k vectors pass the filter) then holds
+ * whatever the graph looks like, and the pass costs nothing when the walk
+ * already found k, which is every ordinary search. The same pass runs when
+ * the k-th result is at the saturated distance FLT_MAX (components near
+ * FLT_MAX, see hnsw.h): equal saturated distances give the walk nothing to
+ * follow, while the exact pass finds every nearer node.
  */
 #include <float.h>
+#include <math.h>
 
 #include "index/hnsw.h"
 #include "index/search_ctx.h"
@@ -78,7 +91,9 @@ static inline qz__hit cand_pop(qz__search_ctx *c)
     return top;
 }
 
-/* Push into the bounded result heap; returns the new worst distance. */
+/* Push into the bounded result heap; returns the new worst distance, or
+ * +inf while the list is not full. (Not FLT_MAX: that is a real distance,
+ * the saturated one, and must still enter a list that has room.) */
 static inline float res_push(qz__search_ctx *c, size_t ef, float d, uint32_t s)
 {
     c->res[c->res_n] = (qz__hit){d, s};
@@ -87,15 +102,34 @@ static inline float res_push(qz__search_ctx *c, size_t ef, float d, uint32_t s)
         c->res[0] = c->res[--c->res_n];
         heap_down(c->res, c->res_n, 1);
     }
-    return c->res_n >= ef ? c->res[0].dist : FLT_MAX;
+    return c->res_n >= ef ? c->res[0].dist : INFINITY;
 }
 
-static inline int accepted(const qz__hnsw *h, uint32_t s, int mode, qz__accept_fn filter, void *fuser)
+/* mode 0 (construction, repair): any node not deleted. mode 1 (queries):
+ * LIVE, or DELETED after the search began (stamp newer than its epoch, see
+ * "Deletion epochs" in hnsw.h), and passing the filter. */
+static inline int accepted(const qz__hnsw *h, const qz__search_ctx *c, uint32_t s, int mode, qz__accept_fn filter,
+                           void *fuser)
 {
     unsigned st = atomic_load_explicit(&h->state[s], memory_order_acquire);
     if (mode == 0) return st == QZ__INSERTING || st == QZ__LIVE;
-    if (st != QZ__LIVE) return 0;
+    if (st != QZ__LIVE) {
+        if (st != QZ__DELETED) return 0;
+        if (atomic_load_explicit(&h->del_stamp[s], memory_order_relaxed) <= c->epoch) return 0;
+    }
     return filter == NULL || filter(h->labels[s], fuser);
+}
+
+/* Drain the max-heap c->res into c->out, ascending; returns the count. */
+static size_t drain(qz__search_ctx *c)
+{
+    size_t n = c->res_n;
+    for (size_t i = n; i-- > 0;) {
+        c->out[i] = c->res[0];
+        c->res[0] = c->res[--c->res_n];
+        if (c->res_n) heap_down(c->res, c->res_n, 1);
+    }
+    return n;
 }
 
 uint32_t qz__hnsw_descend(const qz__hnsw *h, const void *q, uint32_t ep, int from_level, int stop_level)
@@ -124,12 +158,12 @@ uint32_t qz__hnsw_descend(const qz__hnsw *h, const void *q, uint32_t ep, int fro
 size_t qz__hnsw_search_layer(const qz__hnsw *h, qz__search_ctx *c, const void *q, uint32_t ep, int level,
                              size_t ef, int mode, qz__accept_fn filter, void *fuser, qz__hit **out)
 {
-    float lb = FLT_MAX; /* worst distance in a full result list */
+    float lb = INFINITY; /* worst distance in a full result list */
     c->cand_n = c->res_n = 0;
     qz__visit(c, ep);
     float d0 = qz__dist(h, q, qz__node_vec(h, ep));
     cand_push(c, d0, ep);
-    if (accepted(h, ep, mode, filter, fuser)) lb = res_push(c, ef, d0, ep);
+    if (accepted(h, c, ep, mode, filter, fuser)) lb = res_push(c, ef, d0, ep);
 
     while (c->cand_n) {
         if (c->cand[0].dist > lb) break; /* lb is finite only when the list is full */
@@ -157,35 +191,63 @@ size_t qz__hnsw_search_layer(const qz__hnsw *h, qz__search_ctx *c, const void *q
             float d = qz__dist(h, q, qz__node_vec(h, nb));
             if (d < lb) {
                 if (cand_push(c, d, nb) < 0) goto done;
-                if (accepted(h, nb, mode, filter, fuser)) lb = res_push(c, ef, d, nb);
+                if (accepted(h, c, nb, mode, filter, fuser)) lb = res_push(c, ef, d, nb);
             }
         }
         if (c->cand_n) QZ_PREFETCH(qz__node0(h, c->cand[0].slot));
     }
 done:;
-    /* Drain the max-heap backwards into `out`, ascending. */
-    size_t n = c->res_n;
-    for (size_t i = n; i-- > 0;) {
-        c->out[i] = c->res[0];
-        c->res[0] = c->res[--c->res_n];
-        if (c->res_n) heap_down(c->res, c->res_n, 1);
-    }
+    size_t n = drain(c);
     *out = c->out;
     return n;
+}
+
+/* The walk found n results (c->out, ascending), too few or too far: go over
+ * every slot, keep the k nearest accepted ones, the walk's among them, each
+ * once. Allocates nothing: c->res and c->out hold k + 1. */
+static size_t exact_pass(qz__hnsw *h, qz__search_ctx *c, const void *q, size_t k, size_t n, qz__accept_fn filter,
+                         void *fuser)
+{
+    qz__ctx_new_tag(c);
+    c->res_n = 0;
+    for (size_t i = 0; i < n; i++) {
+        qz__visit(c, c->out[i].slot);
+        res_push(c, k, c->out[i].dist, c->out[i].slot);
+    }
+    /* Slots allocated after this read hold nodes inserted after the search
+     * began: a concurrent search may or may not see those anyway. */
+    uint32_t hw = qz__hnsw_high_water(h);
+    for (uint32_t s = 0; s < hw; s++) {
+        if (!qz__visit(c, s)) continue; /* already a result */
+        /* the state first: a vector is only read once its acquire load
+         * says the slot holds a complete node */
+        if (!accepted(h, c, s, 1, filter, fuser)) continue;
+        float d = qz__dist(h, q, qz__node_vec(h, s));
+        if (c->res_n < k || d < c->res[0].dist) res_push(c, k, d, s);
+    }
+    return drain(c);
 }
 
 int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, qz__accept_fn filter, void *fuser,
                     qz__hit *hits, size_t *found)
 {
     *found = 0;
+    /* The deletion epoch comes first, before anything else of the graph is
+     * read: deletions stamped after it stay results (hnsw.h). */
+    uint64_t epoch = atomic_load_explicit(&h->del_clock, memory_order_acquire);
     uint64_t e = atomic_load_explicit(&h->entry, memory_order_acquire);
     if (e == UINT64_MAX) return QZ_OK;
     size_t beam = ef > k ? ef : k;
     qz__search_ctx *c = qz__ctx_get(h, beam);
     if (!c) return qz__err(QZ_ENOMEM, "out of memory for a search with ef %zu", beam);
+    c->epoch = epoch;
     uint32_t ep = qz__hnsw_descend(h, query, (uint32_t)e, (int)(e >> 32), 0);
     qz__hit *res;
     size_t n = qz__hnsw_search_layer(h, c, query, ep, 0, beam, 1, filter, fuser, &res);
+    /* Short, or the k-th result is at the saturated distance FLT_MAX
+     * (hnsw.h: an overflowed L2 or 1 - dot): saturated distances tie, so
+     * the walk had no gradient to follow and nearer nodes may be unseen. */
+    if (n < k || res[k - 1].dist >= FLT_MAX) n = exact_pass(h, c, query, k, n, filter, fuser);
     if (n > k) n = k;
     for (size_t i = 0; i < n; i++) hits[i] = res[i];
     *found = n;

@@ -30,6 +30,7 @@ struct qz__search_ctx {
     size_t out_cap;
     qz__hit *scratch; /* for repair and neighbour selection */
     size_t scratch_cap;
+    uint64_t epoch;   /* del_clock when the search began (mode 1) */
 };
 
 size_t qz__ctx_pool_memory(qz__hnsw *h);

@@ -9,12 +9,17 @@
  * check afterwards. The index starts tiny so growth happens under load, and
  * enough deletes happen for batch repairs to run under load. CI runs this
  * under ThreadSanitizer as well.
+ *
+ * upserted_ids_are_never_missed checks the upsert promise on its own: a
+ * search that runs while its id is being replaced returns the id (with the
+ * old or the new vector). QZ_THREADS_SECONDS sets its length (default 5).
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 
@@ -164,6 +169,137 @@ static void searches_run_during_inserts_upserts_and_deletes(void **state)
     qz_db_close(db);
 }
 
+/* ---- the upsert promise ----
+ * UP_IDS ids, each with two fixed vectors A and B within 0.01 per component
+ * of a centre drawn like the background (unit normal): A and B are ~0.06
+ * apart, any other vector ~2 or more away. Writers upsert their ids
+ * between A and B round-robin and publish which id they are replacing right
+ * now; searchers query that id's A or B with a small k and require the id
+ * among the results. The set is small and ef covers a third of it, so the
+ * walk cannot miss the id's node for approximation: a miss is a broken
+ * promise. (Centres far away from everything were tried first: such nodes
+ * get pruned from every neighbour's list and are reachable only after a
+ * repair relinks them, so they measure orphans, not this promise.) A third
+ * thread compacts, so repairs run under the searches too. */
+#define UP_IDS 64
+#define UP_BG 300
+#define UP_WRITERS 2
+#define UP_SEARCHERS 2
+#define UP_BASE 500000u
+
+static float up_vec[UP_IDS][2][DIM];
+static _Atomic uint64_t up_current[UP_WRITERS];
+static atomic_int up_stop;
+static atomic_long up_searches, up_misses, up_upserts, up_compactions;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *up_writer(void *arg)
+{
+    int w = (int)(intptr_t)arg;
+    unsigned ver[UP_IDS] = {0};
+    while (!atomic_load(&up_stop)) {
+        for (unsigned i = (unsigned)w; i < UP_IDS && !atomic_load(&up_stop); i += UP_WRITERS) {
+            ver[i] ^= 1;
+            atomic_store(&up_current[w], UP_BASE + i);
+            TU_OK(qz_db_upsert(db, UP_BASE + i, up_vec[i][ver[i]], DIM, NULL, 0));
+            atomic_fetch_add(&up_upserts, 1);
+        }
+    }
+    return NULL;
+}
+
+static void *up_searcher(void *arg)
+{
+    tu_rng r = {(uint64_t)(intptr_t)arg};
+    while (!atomic_load(&up_stop)) {
+        uint64_t id = atomic_load(&up_current[tu_next(&r) % UP_WRITERS]);
+        if (tu_next(&r) % 4 == 0) id = UP_BASE + tu_next(&r) % UP_IDS; /* now and then one at rest */
+        const float *q = up_vec[id - UP_BASE][tu_next(&r) & 1];
+        uint64_t ids[3];
+        size_t n;
+        qz_search_params sp = QZ_SEARCH_PARAMS_INIT;
+        sp.ef = 100;
+        TU_OK(qz_db_search(db, q, DIM, 3, &sp, ids, NULL, &n));
+        int hit = 0;
+        for (size_t i = 0; i < n; i++) hit |= ids[i] == id;
+        atomic_fetch_add(&up_searches, 1);
+        if (!hit) atomic_fetch_add(&up_misses, 1);
+    }
+    return NULL;
+}
+
+static void *up_compactor(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&up_stop)) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        TU_OK(qz_db_compact(db));
+        atomic_fetch_add(&up_compactions, 1);
+    }
+    return NULL;
+}
+
+static void upserted_ids_are_never_missed(void **state)
+{
+    (void)state;
+    const char *env = getenv("QZ_THREADS_SECONDS");
+    double seconds = env ? atof(env) : 5.0;
+    qz_open_options o = QZ_OPEN_OPTIONS_INIT;
+    o.dimensions = DIM;
+    o.metric = QZ_METRIC_L2;
+    o.M = 8;
+    o.ef_construction = 64;
+    TU_OK(qz_db_open(NULL, &o, &db));
+    /* Background and centres: unit normal; A and B: centre + N(0, 0.01). */
+    tu_rng r = {4242};
+    float *bg = tu_dataset(UP_BG, DIM, 0, 4243);
+    uint64_t *bids = malloc(UP_BG * sizeof *bids);
+    for (size_t i = 0; i < UP_BG; i++) bids[i] = i;
+    TU_OK(qz_db_insert_batch(db, UP_BG, bids, bg, DIM, NULL, NULL, 0));
+    for (int i = 0; i < UP_IDS; i++) {
+        float c[DIM];
+        for (int j = 0; j < DIM; j++) c[j] = (float)tu_normal(&r);
+        for (int v = 0; v < 2; v++)
+            for (int j = 0; j < DIM; j++) up_vec[i][v][j] = c[j] + (float)tu_normal(&r) * 0.01f;
+        TU_OK(qz_db_insert(db, UP_BASE + (uint64_t)i, up_vec[i][0], DIM, NULL, 0));
+    }
+    for (int w = 0; w < UP_WRITERS; w++) atomic_store(&up_current[w], UP_BASE + (uint64_t)w);
+
+    pthread_t w[UP_WRITERS], s[UP_SEARCHERS], c;
+    for (int i = 0; i < UP_SEARCHERS; i++) pthread_create(&s[i], NULL, up_searcher, (void *)(intptr_t)(i + 7));
+    for (int i = 0; i < UP_WRITERS; i++) pthread_create(&w[i], NULL, up_writer, (void *)(intptr_t)i);
+    pthread_create(&c, NULL, up_compactor, NULL);
+    double t0 = now_s();
+    while (now_s() - t0 < seconds) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&up_stop, 1);
+    for (int i = 0; i < UP_WRITERS; i++) pthread_join(w[i], NULL);
+    for (int i = 0; i < UP_SEARCHERS; i++) pthread_join(s[i], NULL);
+    pthread_join(c, NULL);
+    print_message("%.1f s: %ld upserts, %ld compactions, %ld searches of an id being upserted, %ld missed it\n",
+                  seconds, atomic_load(&up_upserts), atomic_load(&up_compactions), atomic_load(&up_searches),
+                  atomic_load(&up_misses));
+    assert_true(atomic_load(&up_searches) > 0);
+    assert_int_equal(atomic_load(&up_misses), 0);
+    TU_OK(qz_db_check(db));
+    qz_stats st = {.struct_size = sizeof st};
+    TU_OK(qz_db_stats(db, &st));
+    assert_int_equal(st.count, UP_BG + UP_IDS);
+    free(bg);
+    free(bids);
+    qz_db_close(db);
+    db = NULL;
+}
+
 static void parallel_batch_inserts_from_two_threads_all_land(void **state)
 {
     (void)state;
@@ -209,6 +345,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(searches_run_during_inserts_upserts_and_deletes),
+        cmocka_unit_test(upserted_ids_are_never_missed),
         cmocka_unit_test(parallel_batch_inserts_from_two_threads_all_land),
         cmocka_unit_test(errmsg_belongs_to_the_calling_thread),
     };
