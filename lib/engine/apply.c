@@ -192,7 +192,7 @@ static int reserve(qz_db *db, qz__op *ops, size_t n, uint32_t mode)
 
 static int index_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec, void *payload, uint64_t seq)
 {
-    return qz__hnsw_insert(h, slot, label, vec, payload, seq, 1); /* TEMP until h/index lands */
+    return qz__hnsw_insert(h, slot, label, vec, payload, seq);
 }
 
 static void mark_deleted(qz_db *db, uint32_t slot)

@@ -57,7 +57,7 @@ static void insert_node(qz__hnsw *h, uint64_t label, uint64_t seq, uint32_t *slo
     qz__hnsw_encode(h, v, enc);
     uint32_t slot;
     assert_int_equal(qz__hnsw_alloc_slot(h, &slot), QZ_OK);
-    assert_int_equal(qz__hnsw_insert(h, slot, label, enc, NULL, seq, 1), QZ_OK);
+    assert_int_equal(qz__hnsw_insert(h, slot, label, enc, NULL, seq), QZ_OK);
     if (slot_out) *slot_out = slot;
 }
 
