@@ -52,7 +52,8 @@
  * Environment (defaults in brackets):
  *   QZ_CRASH_ROUNDS     rounds per durability mode [150]
  *   QZ_CRASH_SECONDS    time budget of the main test: no round starts after
- *                       it (0: none) [170]. The default run takes about
+ *                       it (0: none) [170], once QZ_CRASH_MIN_ROUNDS rounds
+ *                       per mode are done [100: at least 200 SIGKILL rounds]. The default run takes about
  *                       100 s on 2 cores (3 rounds/s, ~50 MiB at the end).
  *   QZ_CRASH_MAX_DELAY_MS  the kill comes 1..this many ms after the open [300]
  *   QZ_CRASH_HOT, QZ_CRASH_HOT_SHARE  QZ_CRASH_HOT_SHARE percent of the
@@ -119,6 +120,7 @@ typedef struct cfg {
     int rounds;          /* per durability mode */
     int block;           /* consecutive rounds of one mode */
     double budget_s;     /* no round starts after this (0 = no limit) */
+    int min_rounds;      /* ... once this many rounds per mode are done */
     int open_every;      /* every n-th round: kill inside the child's open */
     int readonly_every;  /* verify every n-th round read-only (0 = never) */
     int max_delay_ms;    /* kill 1..max_delay_ms after the child's open returned */
@@ -1224,7 +1226,10 @@ static void run_rounds(run *R, int sync_only)
         uint32_t durability = mi ? QZ_DURABILITY_BATCHED : QZ_DURABILITY_SYNC;
         double tb = now_s();
         for (int i = 0; i < C.block && done[mi] < C.rounds; i++) {
-            if (C.budget_s > 0 && now_s() - t0 > C.budget_s) {
+            /* the budget never cuts the run below QZ_CRASH_MIN_ROUNDS per mode */
+            int floor_met = sync_only ? done[0] >= C.min_rounds
+                                      : done[0] >= C.min_rounds && done[1] >= C.min_rounds;
+            if (C.budget_s > 0 && now_s() - t0 > C.budget_s && floor_met) {
                 stopped = 1;
                 break;
             }
@@ -1287,6 +1292,7 @@ static void config_main(void)
     memset(&C, 0, sizeof C);
     C.rounds = (int)env_long("QZ_CRASH_ROUNDS", 150, 1, 1000000);
     C.budget_s = (double)env_long("QZ_CRASH_SECONDS", 170, 0, 100000000);
+    C.min_rounds = (int)env_long("QZ_CRASH_MIN_ROUNDS", 100, 0, 100000000);
     C.dim = (uint32_t)env_long("QZ_CRASH_DIM", 384, 1, 4096);
     C.pool = (size_t)env_long("QZ_CRASH_POOL", 12000, 10, 10000000);
     C.nkeys = (size_t)env_long("QZ_CRASH_KEYS", 1000, 1, 99999);
