@@ -371,7 +371,8 @@ QZ_API int qz_db_upsert(qz_db *db, uint64_t id, const float *vector, size_t dims
  * The arguments of every row, the ids (distinct, and absent unless
  * ::QZ_BATCH_UPSERT) and the room for all rows are checked before anything
  * changes: on such an error nothing is inserted, and qz_errmsg() names the
- * offending row. The batch holds the write locks of all its ids from that
+ * offending row. The batch holds the write locks of all its ids (for a
+ * batch over more than a few ids, the database's writer lock) from that
  * check to its end, so no other writer can invalidate it meanwhile. A
  * failure while the rows are applied (::QZ_EIO from storage, ::QZ_ENOMEM
  * inside the index) stops the batch with the rows applied so far kept;
@@ -389,8 +390,8 @@ QZ_API int qz_db_upsert(qz_db *db, uint64_t id, const float *vector, size_t dims
  * the rows of a batch that was still being written may be present; use a
  * transaction (qz_txn_begin()) for all-or-nothing. Once the call returned,
  * the whole batch is as durable as the durability mode promises.
- * Thread safety: as qz_db_insert(); writers of other ids run meanwhile, writers of
- * the batch's ids wait for it. @since 1.0
+ * Thread safety: as qz_db_insert(); searches and gets run meanwhile; other writers
+ * wait for the batch (small batches: only writers of the batch's ids). @since 1.0
  */
 QZ_API int qz_db_insert_batch(qz_db *db, size_t n, const uint64_t *ids, const float *vectors, size_t dims,
                               const void *const *metas, const size_t *meta_lens, uint32_t flags);
