@@ -42,6 +42,7 @@
 
 #include "engine/engine.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/parallel.h"
 #include "wal/journal.h"
@@ -345,13 +346,6 @@ static int run_batch(qz_db *db, qz__op *ops, size_t n, int journal, uint64_t *ma
     return QZ_OK;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int qz__engine_apply(qz_db *db, qz__op *ops, size_t n, uint32_t mode)
 {
     if (n == 0) return QZ_OK;
@@ -434,7 +428,7 @@ int qz__engine_apply(qz_db *db, qz__op *ops, size_t n, uint32_t mode)
         if (db->persist_vectors) {
             atomic_fetch_add(&db->writes_since_ckpt, vec_writes);
             uint64_t zero = 0;
-            atomic_compare_exchange_strong(&db->first_unsaved_ns, &zero, now_ns());
+            atomic_compare_exchange_strong(&db->first_unsaved_ns, &zero, qz__now_ns());
         }
     }
     if (vec_writes) qz__engine_maybe_repair(db);

@@ -17,15 +17,9 @@
 #include <time.h>
 
 #include "engine/internal.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "wal/journal.h"
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int qz__engine_ckpt_init(qz_db *db) { return qz__graph_ckpt_new(&db->ckpt); }
 
@@ -89,7 +83,7 @@ void qz__engine_tick(void *arg)
 {
     qz_db *db = arg;
     uint64_t first = atomic_load(&db->first_unsaved_ns);
-    if (first && now_ns() - first >= (uint64_t)__atomic_load_n(&db->cfg.ckpt_ms, __ATOMIC_RELAXED) * 1000000u) try_checkpoint(db);
+    if (first && qz__now_ns() - first >= (uint64_t)__atomic_load_n(&db->cfg.ckpt_ms, __ATOMIC_RELAXED) * 1000000u) try_checkpoint(db);
 }
 
 int qz__engine_flush(qz_db *db)

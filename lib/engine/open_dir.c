@@ -30,10 +30,8 @@ int qz__engine_open_dir(const char *path, const qz__config *cfg, qz_db **out)
         qz__config check = *cfg;
         QZ_CHECK(qz__config_resolve(&check, 0));
     }
-    size_t n = strlen(path) + sizeof "/quartz.log";
-    char *log = qz__malloc(n);
+    char *log = qz__strdup2(path, "/quartz.log");
     if (!log) return qz__err(QZ_ENOMEM, "out of memory opening %s", path);
-    snprintf(log, n, "%s/quartz.log", path);
     qz__dirlock *lock = NULL;
     int rc = readonly ? QZ_OK : qz__dirlock_take(path, 1, &lock);
     qz_storage *st = NULL;

@@ -22,10 +22,8 @@ int qz__dirlock_take(const char *dir, int create, qz__dirlock **out)
     if (create && mkdir(dir, 0755) != 0 && errno != EEXIST)
         return qz__err(errno == ENOSPC ? QZ_EFULL : QZ_EIO, "cannot create database directory %s: %s", dir,
                        strerror(errno));
-    size_t n = strlen(dir) + sizeof "/LOCK";
-    char *p = qz__malloc(n);
+    char *p = qz__strdup2(dir, "/LOCK");
     if (!p) return qz__err(QZ_ENOMEM, "out of memory locking %s", dir);
-    snprintf(p, n, "%s/LOCK", dir);
     int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     int e = errno;
     qz__free(p);

@@ -1,4 +1,5 @@
 /* alloc.c - malloc wrappers with a failure-injection hook for tests. */
+#include <string.h>
 #include "util/alloc.h"
 
 #include <stdatomic.h>
@@ -27,3 +28,14 @@ void *qz__calloc(size_t count, size_t size)
 void *qz__realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p, n ? n : 1); }
 
 void qz__free(void *p) { free(p); }
+
+char *qz__strdup2(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = suffix ? strlen(suffix) : 0;
+    char *p = qz__malloc(a + b + 1);
+    if (!p) return NULL;
+    memcpy(p, s, a);
+    if (b) memcpy(p + a, suffix, b);
+    p[a + b] = '\0';
+    return p;
+}

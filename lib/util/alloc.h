@@ -15,6 +15,10 @@ void *qz__calloc(size_t count, size_t size);
 void *qz__realloc(void *p, size_t n);
 void qz__free(void *p);
 
+/* s followed by suffix (NULL: none), in a new qz__malloc'ed string; NULL
+ * when out of memory. */
+char *qz__strdup2(const char *s, const char *suffix);
+
 /* Test hook: make the allocation after `n` more successful ones fail
  * (n < 0 disables). Not thread-safe with respect to the count. */
 void qz__alloc_fail_after(long n);

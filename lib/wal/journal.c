@@ -123,6 +123,7 @@
 #include "persist/format.h"
 #include "storage/storage.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "wal/wal.h"
 
@@ -175,24 +176,6 @@ struct qz__jgroup {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static char *str_dup(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = suffix ? strlen(suffix) : 0;
-    char *p = qz__malloc(a + b + 1);
-    if (!p) return NULL;
-    memcpy(p, s, a);
-    if (b) memcpy(p + a, suffix, b);
-    p[a + b] = '\0';
-    return p;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int grow_buf(unsigned char **buf, size_t *cap, size_t need)
 {
@@ -511,7 +494,7 @@ static int run_cycle(qz__journal *j)
         rc = qz__wal_checkpoint(j->wal, apply_all_cb, j);
     pthread_mutex_unlock(&j->apply_mu);
     pthread_mutex_lock(&j->mu);
-    j->last_cycle_ns = now_ns();
+    j->last_cycle_ns = qz__now_ns();
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
@@ -567,7 +550,7 @@ static int inline_cycle_due(qz__journal *j)
     if (pending == 0) return 0;
     pthread_mutex_lock(&j->mu);
     int due = pending > j->kick_bytes ||
-              (j->o.durability != QZ__DUR_NONE && now_ns() - j->last_cycle_ns >= (uint64_t)j->o.window_ms * 1000000u);
+              (j->o.durability != QZ__DUR_NONE && qz__now_ns() - j->last_cycle_ns >= (uint64_t)j->o.window_ms * 1000000u);
     pthread_mutex_unlock(&j->mu);
     return due;
 }
@@ -910,8 +893,8 @@ int qz__journal_open(qz_storage *st, const qz__journal_options *o, qz__journal *
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&j->cv_done, NULL);
     if (o->log_path) {
-        j->log_path = str_dup(o->log_path, NULL);
-        j->tmp_path = str_dup(o->log_path, ".tmp");
+        j->log_path = qz__strdup2(o->log_path, NULL);
+        j->tmp_path = qz__strdup2(o->log_path, ".tmp");
         if (!j->log_path || !j->tmp_path) {
             journal_free(j);
             return qz__err(QZ_ENOMEM, "journal: out of memory");
@@ -923,7 +906,7 @@ int qz__journal_open(qz_storage *st, const qz__journal_options *o, qz__journal *
     /* No thread when nothing would be left for it: read-only, asked not to,
      * or SYNC without a log (wait() applies). */
     j->use_thread = !j->readonly && !(o->flags & QZ__J_NO_THREAD) && (has_log(j) || o->durability != QZ__DUR_SYNC);
-    j->last_cycle_ns = now_ns();
+    j->last_cycle_ns = qz__now_ns();
     if (rc == QZ_OK && j->use_thread) {
         if (pthread_create(&j->thread, NULL, bg_main, j) != 0)
             rc = qz__err(QZ_ENOMEM, "journal: cannot start the background thread");

@@ -272,17 +272,6 @@ static int do_io(qz__wal *w, int do_sync)
 
 /* ---- public ------------------------------------------------------------- */
 
-static char *str_dup(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = suffix ? strlen(suffix) : 0;
-    char *p = qz__malloc(a + b + 1);
-    if (!p) return NULL;
-    memcpy(p, s, a);
-    if (b) memcpy(p + a, suffix, b);
-    p[a + b] = '\0';
-    return p;
-}
-
 /* A log without a file (path NULL) or with one. */
 static int wal_new(const char *path, uint64_t base_seq, qz__wal **out)
 {
@@ -295,9 +284,9 @@ static int wal_new(const char *path, uint64_t base_seq, qz__wal **out)
     w->next_seq = base_seq + 1;
     w->written_seq = w->durable_seq = w->applied_seq = base_seq;
     if (path) {
-        w->path = str_dup(path, NULL);
-        w->tmp_path = str_dup(path, ".tmp");
-        w->dir_path = str_dup(path, NULL);
+        w->path = qz__strdup2(path, NULL);
+        w->tmp_path = qz__strdup2(path, ".tmp");
+        w->dir_path = qz__strdup2(path, NULL);
         if (!w->path || !w->tmp_path || !w->dir_path) {
             qz__wal_close(w);
             return qz__err(QZ_ENOMEM, "out of memory opening %s", path);
