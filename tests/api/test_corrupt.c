@@ -77,51 +77,12 @@ static qz_open_options opts(uint32_t durability)
 
 /* ---- files ------------------------------------------------------------------- */
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    if (n && fread(b, 1, (size_t)n, f) != (size_t)n) fail_msg("read %s", path);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static void spit(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) fail_msg("create %s: %s", path, strerror(errno));
-    if (n && fwrite(b, 1, n, f) != n) fail_msg("write %s", path);
-    fclose(f);
-}
-
-static void copy_db(const char *from, const char *to)
-{
-    static const char *files[] = {"LOCK", "data.mdb", "lock.mdb", "quartz.log"};
-    assert_int_equal(mkdir(to, 0755), 0);
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char a[512], b[512];
-        snprintf(a, sizeof a, "%s/%s", from, files[i]);
-        snprintf(b, sizeof b, "%s/%s", to, files[i]);
-        struct stat sb;
-        if (stat(a, &sb) != 0) continue;
-        size_t n;
-        unsigned char *buf = slurp(a, &n);
-        spit(b, buf, n);
-        free(buf);
-    }
-}
-
 static char *fresh_copy(const char *from, const char *name)
 {
     char *p = malloc(512);
     snprintf(p, 512, "%s/%s", g_root, name);
     tu_rmtree(p);
-    copy_db(from, p);
+    tu_copy_db(from, p);
     return p;
 }
 
@@ -154,7 +115,7 @@ static size_t flip_at_pattern(const char *dir, const void *pat, size_t plen, lon
     char f[512];
     file_of(f, sizeof f, dir, "data.mdb");
     size_t len;
-    unsigned char *buf = slurp(f, &len);
+    unsigned char *buf = tu_slurp(f, &len, 0);
     size_t offs[64];
     size_t n = find_all(buf, len, pat, plen, offs, 64);
     free(buf);
@@ -363,7 +324,7 @@ static int setup(void **state)
     }
     if (qz_db_close(db)) return -1;
 
-    copy_db(g_clean, g_crashed);
+    tu_copy_db(g_clean, g_crashed);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -568,7 +529,7 @@ static void lmdb_page_size_is_4096(const char *dir)
     char f[512];
     file_of(f, sizeof f, dir, "data.mdb");
     size_t len;
-    unsigned char *b = slurp(f, &len);
+    unsigned char *b = tu_slurp(f, &len, 0);
     uint32_t magic0, magic1;
     memcpy(&magic0, b + LM_MAGIC_OFF, 4);
     memcpy(&magic1, b + LM_PAGE + LM_MAGIC_OFF, 4);
@@ -700,7 +661,7 @@ static char *crashed_copy_with_log(const char *name, unsigned char **log, size_t
     char *d = fresh_copy(g_crashed, name);
     char f[512];
     file_of(f, sizeof f, d, "quartz.log");
-    *log = slurp(f, len);
+    *log = tu_slurp(f, len, 0);
     *nrec = parse_log(*log, *len, recs, 256);
     if (*nrec != EXTRA + EXTRA_KV)
         fail_msg("the crashed process's log holds %zu records, expected %d", *nrec, EXTRA + EXTRA_KV);

@@ -81,37 +81,6 @@ static int want_version(uint64_t id)
 
 /* ---- files ------------------------------------------------------------------ */
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    if (n && fread(b, 1, (size_t)n, f) != (size_t)n) fail_msg("read %s", path);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static void spit(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) fail_msg("create %s: %s", path, strerror(errno));
-    if (n && fwrite(b, 1, n, f) != n) fail_msg("write %s", path);
-    fclose(f);
-}
-
-static void copy_file(const char *from, const char *to)
-{
-    size_t n;
-    unsigned char *b = slurp(from, &n);
-    if (!b) fail_msg("cannot read %s", from);
-    spit(to, b, n);
-    free(b);
-}
-
 static const char *const g_files[] = {"LOCK", "data.mdb", "lock.mdb", "quartz.log"};
 #define NFILES (sizeof g_files / sizeof g_files[0])
 
@@ -120,14 +89,7 @@ static char *fresh_copy(const char *name)
     char *d = malloc(512);
     snprintf(d, 512, "%s/%s", g_root, name);
     tu_rmtree(d);
-    if (mkdir(d, 0755) != 0) fail_msg("mkdir %s: %s", d, strerror(errno));
-    for (size_t i = 0; i < NFILES; i++) {
-        char a[600], b[600];
-        snprintf(a, sizeof a, "%s/%s", g_pristine, g_files[i]);
-        snprintf(b, sizeof b, "%s/%s", d, g_files[i]);
-        struct stat sb;
-        if (stat(a, &sb) == 0) copy_file(a, b);
-    }
+    tu_copy_db(g_pristine, d);
     return d;
 }
 
@@ -146,7 +108,7 @@ static void snap_take(const char *dir, snapshot *s)
     for (size_t i = 0; i < NFILES; i++) {
         char p[600];
         path_of(p, sizeof p, dir, g_files[i]);
-        s->b[i] = slurp(p, &s->n[i]);
+        s->b[i] = tu_slurp(p, &s->n[i], 1);
     }
 }
 
@@ -157,7 +119,7 @@ static void snap_expect_same(const char *dir, const snapshot *s, const char *lab
         char p[600];
         path_of(p, sizeof p, dir, g_files[i]);
         size_t n = 0;
-        unsigned char *now = slurp(p, &n);
+        unsigned char *now = tu_slurp(p, &n, 1);
         if (!s->b[i] != !now) fail_msg("%s: %s %s by the refused open", label, g_files[i], now ? "created" : "removed");
         if (now && (n != s->n[i] || memcmp(now, s->b[i], n)))
             fail_msg("%s: the refused open changed %s (%zu -> %zu bytes)", label, g_files[i], s->n[i], n);
@@ -204,7 +166,7 @@ static unsigned char *read_log(const char *dir, size_t *len, logrec *recs, size_
 {
     char p[600];
     path_of(p, sizeof p, dir, "quartz.log");
-    unsigned char *b = slurp(p, len);
+    unsigned char *b = tu_slurp(p, len, 1);
     if (!b) fail_msg("no quartz.log in %s", dir);
     *nrec = parse_log(b, *len, recs, MAXREC);
     if (*nrec != NWRITES) fail_msg("the crashed writer's log holds %zu records, expected %d", *nrec, NWRITES);
@@ -356,7 +318,7 @@ static int setup(void **state)
     if (qz_db_close(db)) return -1;
     char p[600];
     path_of(p, sizeof p, g_pristine, "quartz.log");
-    copy_file(p, g_oldlog); /* the log as a clean close left it: a reset, empty log */
+    tu_copy_file(p, g_oldlog); /* the log as a clean close left it: a reset, empty log */
 
     fflush(NULL);
     pid_t pid = fork();
@@ -530,7 +492,7 @@ static void older_copy_of_the_log_is_ecorrupt(void **state)
     char *d = fresh_copy("log-old-copy");
     char p[600];
     path_of(p, sizeof p, d, "quartz.log");
-    copy_file(g_oldlog, p);
+    tu_copy_file(g_oldlog, p);
     expect_refused(d, "quartz.log replaced by an older copy", "belongs to another generation");
     tu_rmtree(d);
     free(d);

@@ -84,47 +84,6 @@ static qz_open_options opts(void)
 
 /* ---- files ----------------------------------------------------------------------- */
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    if (n && fread(b, 1, (size_t)n, f) != (size_t)n) fail_msg("read %s", path);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static void spit(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) fail_msg("create %s: %s", path, strerror(errno));
-    if (n && fwrite(b, 1, n, f) != n) fail_msg("write %s", path);
-    fclose(f);
-}
-
-/* A fresh copy of every file of the pristine directory. */
-static void copy_dir(const char *from, const char *to)
-{
-    static const char *files[] = {"LOCK", "data.mdb", "lock.mdb", "quartz.log"};
-    tu_rmtree(to);
-    if (mkdir(to, 0755) != 0) fail_msg("mkdir %s: %s", to, strerror(errno));
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char a[512], b[512];
-        snprintf(a, sizeof a, "%s/%s", from, files[i]);
-        snprintf(b, sizeof b, "%s/%s", to, files[i]);
-        struct stat sb;
-        if (stat(a, &sb) != 0) continue;
-        size_t n;
-        unsigned char *buf = slurp(a, &n);
-        spit(b, buf, n);
-        free(buf);
-    }
-}
-
 /* ---- the child's verdict ------------------------------------------------------------ */
 
 typedef struct report {
@@ -329,7 +288,7 @@ static void find_keys(const char *dir)
     char f[512];
     snprintf(f, sizeof f, "%s/data.mdb", dir);
     size_t n;
-    unsigned char *b = slurp(f, &n);
+    unsigned char *b = tu_slurp(f, &n, 0);
     for (uint64_t i = 0; i < NVEC; i++) {
         unsigned char be[8];
         uint64_t id = BASE_ID + i;
@@ -513,7 +472,7 @@ static void random_damage_never_crashes_and_never_goes_unnoticed(void **state)
                   (unsigned long long)seed);
 
     /* the pristine copy reads back identical */
-    copy_dir(g_pristine, dir);
+    tu_copy_db(g_pristine, dir);
     int out = trial(dir, "pristine copy", 0, 1);
     if (out != OUT_INTACT) fail_msg("the undamaged copy is not intact (outcome %s)", out_names[out]);
 
@@ -525,7 +484,7 @@ static void random_damage_never_crashes_and_never_goes_unnoticed(void **state)
         snprintf(label, sizeof label, "flip #%d: bit %d of byte %zu (page %zu +%zu)", i, bit, off, off / PAGE,
                  off % PAGE);
         if (only >= 0 && i != only) continue;
-        copy_dir(g_pristine, dir);
+        tu_copy_db(g_pristine, dir);
         xor_bit(f, off, bit);
         flips.n[trial(dir, label, in_a_key(off), verbose)]++;
     }
@@ -534,7 +493,7 @@ static void random_damage_never_crashes_and_never_goes_unnoticed(void **state)
         char label[96];
         snprintf(label, sizeof label, "zeroed page #%d: page %zu", i, page);
         if (only >= 0 && nflips + i != only) continue;
-        copy_dir(g_pristine, dir);
+        tu_copy_db(g_pristine, dir);
         zero_page(f, page);
         zeroed.n[trial(dir, label, 0, verbose)]++;
     }

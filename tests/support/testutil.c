@@ -1,4 +1,6 @@
 /* testutil.c - see testutil.h. */
+#include <errno.h>
+#include <sys/stat.h>
 #include "testutil.h"
 
 #include <ftw.h>
@@ -112,3 +114,53 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ft
 }
 
 void tu_rmtree(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+unsigned char *tu_slurp(const char *path, size_t *len, int may_be_missing)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (may_be_missing && errno == ENOENT) return NULL;
+        fail_msg("open %s: %s", path, strerror(errno));
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    if (n && fread(b, 1, (size_t)n, f) != (size_t)n) fail_msg("read %s", path);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+void tu_spit(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("create %s: %s", path, strerror(errno));
+    if (n && fwrite(b, 1, n, f) != n) fail_msg("write %s", path);
+    fclose(f);
+}
+
+void tu_copy_file(const char *from, const char *to)
+{
+    size_t n;
+    unsigned char *b = tu_slurp(from, &n, 0);
+    tu_spit(to, b, n);
+    free(b);
+}
+
+void tu_copy_db(const char *from, const char *to)
+{
+    static const char *const files[] = {"LOCK", "data.mdb", "lock.mdb", "quartz.log"};
+    tu_rmtree(to);
+    if (mkdir(to, 0755) != 0) fail_msg("mkdir %s: %s", to, strerror(errno));
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char a[1024], b[1024];
+        snprintf(a, sizeof a, "%s/%s", from, files[i]);
+        snprintf(b, sizeof b, "%s/%s", to, files[i]);
+        size_t n;
+        unsigned char *buf = tu_slurp(a, &n, 1);
+        if (!buf) continue;
+        tu_spit(b, buf, n);
+        free(buf);
+    }
+}

@@ -41,6 +41,16 @@ qz_db *tu_open_mem(uint32_t dim, uint32_t metric, uint32_t M, uint32_t efc);
 char *tu_tempdir(void);
 void tu_rmtree(const char *path);
 
+/* Whole-file helpers for the tests that damage files. tu_slurp: the bytes
+ * (malloc'ed, one spare byte) and *len; NULL if the file does not exist and
+ * may_be_missing, else a missing file fails the test. */
+unsigned char *tu_slurp(const char *path, size_t *len, int may_be_missing);
+void tu_spit(const char *path, const void *b, size_t n);
+void tu_copy_file(const char *from, const char *to);
+/* Replace `to` by a copy of the database directory `from` (LOCK, data.mdb,
+ * lock.mdb, quartz.log: those that exist). */
+void tu_copy_db(const char *from, const char *to);
+
 /* Assert a status with the library's message in the failure output. */
 #define TU_OK(expr)                                                                                               \
     do {                                                                                                          \
