@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "engine/engine.h"
+#include "engine/internal.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -151,7 +152,7 @@ static void release(qz_db *db, qz__op *ops, size_t n)
 }
 
 /* The index's metadata blob: u32 length, then the bytes; NULL when empty. */
-static int payload_new(const void *meta, size_t len, void **out)
+int qz__engine_payload_new(const void *meta, size_t len, void **out)
 {
     *out = NULL;
     if (len == 0) return QZ_OK;
@@ -180,7 +181,7 @@ static int reserve(qz_db *db, qz__op *ops, size_t n, uint32_t mode)
     for (size_t i = 0; i < n; i++) {
         qz__op *o = &ops[i];
         if (o->type != QZ__OP_PUT) continue;
-        int rc = payload_new(o->meta, o->meta_len, &o->payload);
+        int rc = qz__engine_payload_new(o->meta, o->meta_len, &o->payload);
         if (rc == QZ_OK && puts == 1) rc = qz__idmap_reserve_one(&db->ids, o->id);
         if (rc == QZ_OK) rc = qz__hnsw_alloc_slot(h, &o->slot);
         if (rc < 0) {

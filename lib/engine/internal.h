@@ -7,6 +7,10 @@
 #include "engine/engine.h"
 #include "index/hnsw_io.h"
 
+/* apply.c: the index's metadata blob (u32 length, then the bytes; NULL
+ * when len is 0). */
+int qz__engine_payload_new(const void *meta, size_t len, void **out);
+
 /* load.c: rebuild the index from the graph snapshot and the VECTORS table. */
 int qz__engine_load(qz_db *db);
 

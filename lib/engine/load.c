@@ -51,15 +51,9 @@ static int on_vector(uint64_t id, uint64_t seq, const void *vec, size_t vec_byte
     uint32_t slot;
     if (ls->graph && qz__idmap_get(&ls->db->ids, id, &slot) && h->seqs[slot] == seq &&
         atomic_load(&h->state[slot]) == QZ__DELETED) {
-        void *payload = NULL;
-        if (meta_len) {
-            uint8_t *p = qz__malloc(sizeof(uint32_t) + meta_len);
-            if (!p) return ls->rc = qz__err(QZ_ENOMEM, "out of memory loading metadata");
-            uint32_t l = (uint32_t)meta_len;
-            memcpy(p, &l, sizeof l);
-            memcpy(p + sizeof l, meta, meta_len);
-            payload = p;
-        }
+        void *payload;
+        int rc = qz__engine_payload_new(meta, meta_len, &payload);
+        if (rc < 0) return ls->rc = rc;
         qz__hnsw_attach(h, slot, vec, payload);
         return 0;
     }
