@@ -356,7 +356,7 @@ int qz__engine_apply(qz_db *db, qz__op *ops, size_t n, uint32_t mode)
      * check against a state that storage no longer follows. */
     if (!loading) QZ_CHECK(qz__journal_writable(db->journal));
     for (size_t i = 0; i < n; i++) {
-        ops[i].slot = ops[i].old_slot = QZ__SLOT_NONE;
+        ops[i].slot = QZ__SLOT_NONE;
         ops[i].payload = NULL;
     }
 

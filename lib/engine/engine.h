@@ -118,7 +118,7 @@ typedef struct qz__op {
     size_t klen, vlen;
     uint64_t seq;                /* in: with QZ__APPLY_LOADING, the stored record's seq */
     /* filled by the engine */
-    uint32_t slot, old_slot;
+    uint32_t slot;
     void *payload;
     int skip;                    /* KV_DEL of an absent key in a transaction */
 } qz__op;
