@@ -9,20 +9,32 @@
 #   build-nolmdb/ a build without LMDB (the folders the WebAssembly build
 #                 takes: no directories, no os/): it must link, and the unit
 #                 and api tests that need no directory must pass
+#   surfaces      the suites of what is built over the library, each run
+#                 by its own runner script against the release build:
+#                   rest    tests/rest/run.sh      (quartzd on 127.0.0.1)
+#                   python  bindings/python/run-tests.sh
+#                   node    bindings/node/run-tests.sh
+#                   worker  bindings/wasm/run-tests.sh (wasm module, workerd)
+#                 A runner is called as RUNNER BUILDDIR JUNIT_XML and writes
+#                 JUnit XML there (pytest --junitxml, node --test's junit
+#                 reporter); exit 77 without XML means "cannot run here".
 # The output of meson setup and ninja goes into each build directory
 # (BUILDDIR/test-sh.setup.log, BUILDDIR/test-sh.build.log), never into the
 # repository root.
 #
 # The last line is "N passed, M failed, K skipped", counted from meson's
-# BUILDDIR/meson-logs/testlog.json, one count per test program:
+# BUILDDIR/meson-logs/testlog.json, one count per test program, and from
+# each surface runner's JUnit XML, one count per test case:
 #   passed  = result OK or EXPECTEDFAIL
 #   skipped = result SKIP (exit status 77: a tool or data set is missing)
 #   failed  = anything else (FAIL, TIMEOUT, ERROR, UNEXPECTEDPASS, ...), plus
 #             one per build directory whose setup or build failed or that
-#             left no test log.
+#             left no test log, plus one per surface runner that failed
+#             (nonzero exit) without a failing case in its XML.
 # Exit status is 0 only if nothing failed.
 #
-# Usage: scripts/test.sh [release] [asan] [tsan] [nolmdb]   (default: all four)
+# Usage: scripts/test.sh [release] [asan] [tsan] [nolmdb] [rest] [python] [node] [worker]
+#        (default: every leg in default_legs; a surface leg builds build/ first if needed)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -79,12 +91,59 @@ run() { # run DIR MESON-SETUP-ARGS -- MESON-TEST-ARGS
   count "$dir"
 }
 
+junit_count() { # junit_count NAME XML RUNNER-STATUS: add a surface's test cases
+  local name=$1 xml=$2 rc=$3 p f s
+  if [ ! -s "$xml" ]; then
+    if [ "$rc" -eq 77 ]; then skip=$((skip + 1)); echo "== $name: cannot run here (skipped)"
+    else fail=$((fail + 1)); echo "== $name: runner exited $rc and wrote no results"; fi
+    return
+  fi
+  if ! read -r p f s < <(python3 - "$xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+p = f = s = 0
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    tags = {child.tag for child in case}
+    if "failure" in tags or "error" in tags:
+        f += 1
+    elif "skipped" in tags:
+        s += 1
+    else:
+        p += 1
+print(p, f, s)
+PY
+  ); then
+    fail=$((fail + 1)); echo "== $name: unreadable results $xml"; return
+  fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "== $name: runner exited $rc"; fi
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+  echo "== $name: $p passed, $f failed, $s skipped"
+}
+
+surface() { # surface NAME RUNNER: run a surface suite against build/
+  local name=$1 runner=$2 xml rc
+  if [ ! -f build/build.ninja ] || ! ninja -C build >build/test-sh.build.log 2>&1; then
+    [ -f build/build.ninja ] || { mkdir -p build; meson setup build -Dbuildtype=release >build/test-sh.setup.log 2>&1; }
+    if ! ninja -C build >build/test-sh.build.log 2>&1; then
+      tail -40 build/test-sh.build.log; fail=$((fail + 1)); echo "== $name: build failed"; return
+    fi
+  fi
+  if [ ! -f "$runner" ]; then fail=$((fail + 1)); echo "== $name: $runner is missing"; return; fi
+  xml="$root/build/junit-$name.xml"
+  rm -f "$xml"
+  echo "== $name: $runner"
+  bash "$runner" "$root/build" "$xml"
+  rc=$?
+  junit_count "$name" "$xml" "$rc"
+}
+
+all_legs=(release asan tsan nolmdb rest python node worker)
+default_legs=(release asan tsan nolmdb) # a surface joins when its runner lands
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(release asan tsan nolmdb)
+[ ${#want[@]} -gt 0 ] || want=("${default_legs[@]}")
 for w in "${want[@]}"; do
-  case "$w" in
-    release|asan|tsan|nolmdb) ;;
-    *) echo "usage: scripts/test.sh [release] [asan] [tsan] [nolmdb]" >&2; exit 2 ;;
+  case " ${all_legs[*]} " in
+    *" $w "*) ;;
+    *) echo "usage: scripts/test.sh [${all_legs[*]// /] [}]" >&2; exit 2 ;;
   esac
 done
 wanted() { local w; for w in "${want[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
@@ -105,5 +164,9 @@ fi
 if wanted nolmdb; then
   run build-nolmdb -Dbuildtype=debugoptimized -Dlmdb=disabled -Dbench=false -- --suite unit --suite api --no-suite slow
 fi
+wanted rest && surface rest tests/rest/run.sh
+wanted python && surface python bindings/python/run-tests.sh
+wanted node && surface node bindings/node/run-tests.sh
+wanted worker && surface worker bindings/wasm/run-tests.sh
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
