@@ -72,8 +72,9 @@ extern "C" {
  *   are in place, a deleted id is never returned after qz_db_delete()
  *   returned, and an upserted id is returned at most once.
  * - qz_db_close() must not race with any other call on the same handle.
- * - Callbacks (search filters) run on the calling thread and must not call
- *   back into the same database.
+ * - Callbacks (search filters) run on the calling thread, except under
+ *   qz_db_search_batch() which calls them from its worker threads too, and
+ *   must not call back into the same database.
  *
  * Threads the library starts (libuv's threadpool paragraph is the model):
  * - a durable database (a directory, or qz_db_open_storage() in BATCHED or
@@ -82,7 +83,7 @@ extern "C" {
  *   backend, and brings the graph snapshot up to date (checkpoints). It is
  *   started by the open and joined by qz_db_close(). In-memory databases
  *   and SYNC databases over a backend without a log start none.
- * - qz_db_insert_batch() and the load at open run on up to
+ * - qz_db_insert_batch(), qz_db_search_batch() and the load at open run on up to
  *   qz_open_options::threads threads (the calling thread included), started
  *   and joined within the call.
  *
@@ -215,7 +216,7 @@ typedef struct qz_open_options {
     uint64_t initial_capacity; /**< Vectors to reserve room for; the index grows past it. 0 = 1024. */
     uint32_t durability;       /**< ::qz_durability (directories only). */
     uint32_t batch_window_ms;  /**< BATCHED window in ms; 0 = 100. */
-    uint32_t threads;          /**< Threads for batch inserts; 0 = all online cores. */
+    uint32_t threads;          /**< Threads for batch inserts and batch searches; 0 = all online cores. */
     uint32_t reserved0;        /**< Must be 0. */
     uint64_t seed;             /**< Seed of the level generator; 0 = fixed default. */
 } qz_open_options;
@@ -442,6 +443,101 @@ QZ_API int qz_db_contains(qz_db *db, uint64_t id);
  */
 QZ_API int qz_db_search(qz_db *db, const float *query, size_t dims, size_t k,
                         const qz_search_params *params, uint64_t *ids, float *distances, size_t *found);
+
+/**
+ * Top-k nearest neighbours of each of @p nq queries, in one call. Row i of
+ * the results is exactly what qz_db_search() returns for row i of
+ * @p queries with the same @p k and @p params (same ef, same filter) on a
+ * database that does not change meanwhile.
+ *
+ * Every query is checked (dimensions, finite components, not all zero
+ * under ::QZ_METRIC_COSINE) before any search runs; on such an error
+ * nothing is searched and qz_errmsg() names the failing row ("query row
+ * 17 component 3 is NaN").
+ *
+ * @param[in]  db         Handle.
+ * @param[in]  queries    @p nq rows of @p dims floats, row-major, contiguous
+ *                        (may be NULL only when @p nq is 0).
+ * @param[in]  nq         Number of queries; 0 is a no-op that returns ::QZ_OK.
+ * @param[in]  dims       Row length; must equal the database's dimensions (else ::QZ_EDIM).
+ * @param[in]  k          1..::QZ_MAX_K results per query.
+ * @param[in]  params     NULL for defaults; the same for every query.
+ * @param[out] ids        Room for @p nq * @p k ids, row-major: row i starts at ids[i * k].
+ * @param[out] distances  NULL, or room for @p nq * @p k distances laid out like @p ids.
+ * @param[out] counts     Room for @p nq counts: counts[i] is the number of
+ *                        results of row i (<= k). The slots of row i past
+ *                        counts[i] are set to UINT64_MAX in @p ids and
+ *                        +INFINITY in @p distances. The counts are
+ *                        authoritative: UINT64_MAX is a valid id, so a
+ *                        caller tells padding from a result by the count only.
+ * @return ::QZ_OK; ::QZ_EINVAL (NULL db, ids, counts, or queries with
+ *   @p nq > 0); ::QZ_EVERSION (params); ::QZ_EDIM; ::QZ_ERANGE (k, ef, or
+ *   @p nq * @p k overflowing size_t); ::QZ_ENONFINITE; ::QZ_EZEROVEC;
+ *   ::QZ_ENOMEM (qz_errmsg() names the row; rows not searched then have
+ *   count 0 and padded slots).
+ *
+ * Threads: the queries are spread over up to qz_open_options::threads
+ * threads, the calling thread included, started and joined within the
+ * call; a small batch (under 8 queries) runs on the calling thread only.
+ * A filter (qz_search_params::filter) is therefore called from several
+ * threads at once and must be safe for that; qz_filter_ids() is.
+ * Thread safety: as qz_db_search(). @since 1.1
+ */
+QZ_API int qz_db_search_batch(qz_db *db, const float *queries, size_t nq, size_t dims, size_t k,
+                              const qz_search_params *params, uint64_t *ids, float *distances, size_t *counts);
+
+/** @name Id-set filter
+ * A ready-made search filter that accepts the ids of a sorted array, for
+ * callers (language bindings) that must not run a callback of their own
+ * per candidate:
+ * @code
+ * qz_id_set set;
+ * qz_id_set_init(&set, sizeof set, allowed, n_allowed, 0);   // allowed[] sorted ascending
+ * qz_search_params sp = QZ_SEARCH_PARAMS_INIT;
+ * sp.filter = qz_filter_ids;
+ * sp.filter_user = &set;
+ * @endcode
+ * @{ */
+
+/** Accept the ids that are NOT in the set (a deny list). */
+#define QZ_ID_SET_EXCLUDE 0x1u
+
+/** A sorted array of ids, read by qz_filter_ids(). Fill it with
+ *  qz_id_set_init(). The array is the caller's: it is not copied and must
+ *  stay unchanged while a search uses the set. @since 1.1 */
+typedef struct qz_id_set {
+    uint32_t struct_size; /**< sizeof(qz_id_set) as compiled by the caller. */
+    uint32_t flags;       /**< 0 (accept the ids in the set) or ::QZ_ID_SET_EXCLUDE. */
+    const uint64_t *ids;  /**< @c count ids in ascending order (repeats allowed). */
+    size_t count;         /**< Number of ids. */
+} qz_id_set;
+
+/**
+ * Check @p ids and fill @p set to refer to them.
+ * @param[out] set          The set to fill.
+ * @param[in]  struct_size  sizeof(qz_id_set) as the caller compiled it.
+ * @param[in]  ids          @p count ids sorted ascending; NULL only when @p count is 0.
+ * @param[in]  count        Number of ids (0: the set is empty and accepts
+ *                          nothing, or everything with ::QZ_ID_SET_EXCLUDE).
+ * @param[in]  flags        0 or ::QZ_ID_SET_EXCLUDE; other bits are refused.
+ * @return ::QZ_OK; ::QZ_EINVAL (NULL @p set, NULL @p ids with @p count > 0,
+ *   unknown flags, @p ids not ascending: qz_errmsg() names the position);
+ *   ::QZ_EVERSION (@p struct_size smaller than the struct).
+ * Thread safety: any thread. @since 1.1
+ */
+QZ_API int qz_id_set_init(qz_id_set *set, size_t struct_size, const uint64_t *ids, size_t count, uint32_t flags);
+
+/**
+ * A ::qz_filter_fn over a ::qz_id_set: @p user is a `const qz_id_set *`
+ * filled by qz_id_set_init(). Returns nonzero when @p id is in the set
+ * (not in it with ::QZ_ID_SET_EXCLUDE). Binary search, O(log count); it
+ * runs in C, so a binding passes this function's address and the set, and
+ * no code of its own runs per candidate.
+ * Thread safety: any number of threads may use one set at once (it is only
+ * read). @since 1.1
+ */
+QZ_API int qz_filter_ids(uint64_t id, void *user);
+/** @} */
 
 /**
  * Fill @p out with statistics. Set out->struct_size first; fields beyond it

@@ -145,6 +145,12 @@ int qz__engine_contains(qz_db *db, uint64_t id);
 int qz__engine_search(qz_db *db, const float *query, size_t k, uint32_t ef, qz_filter_fn filter, void *fuser,
                       uint64_t *ids, float *distances, size_t *found);
 
+/* engine/search_batch.c: nq checked queries, row-major; results row-major
+ * with k slots per row, short rows padded (UINT64_MAX, +inf), counts[i] per
+ * row. Rows run on up to cfg.threads threads. */
+int qz__engine_search_batch(qz_db *db, const float *queries, size_t nq, size_t dims, size_t k, uint32_t ef,
+                            qz_filter_fn filter, void *fuser, uint64_t *ids, float *distances, size_t *counts);
+
 int qz__engine_kv_get(qz_db *db, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen);
 int qz__engine_kv_scan(qz_db *db, const void *prefix, size_t plen, qz_kv_scan_fn fn, void *user);
 
