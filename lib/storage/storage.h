@@ -85,4 +85,8 @@ int qz__storage_lmdb_exists(const char *dir);
 /* Current map size of an LMDB backend in bytes (0 if @p s is not one). */
 uint64_t qz__storage_lmdb_map_size(qz_storage *s);
 
+/* WebAssembly builds only (storage_host.c): a backend whose methods call the
+ * JS host's store registered under @p handle (bindings/wasm/host_storage.mjs). */
+int qz__storage_host_open(int handle, qz_storage **out);
+
 #endif
