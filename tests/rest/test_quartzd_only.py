@@ -16,7 +16,11 @@ from qzclient import Api, error, ok
 
 pytestmark = pytest.mark.quartzd_only
 
-METRIC_LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+]?([0-9.eE+-]+|NaN|[+-]Inf)( [0-9]+)?$')
+# Label values are quoted strings that may hold any character, braces included
+# (route="/api/get/{key}"), with \\, \" and \n escaped.
+METRIC_LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*'
+                         r'(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})?'
+                         r' [-+]?([0-9.eE+-]+|NaN|[+-]Inf)( [0-9]+)?$')
 
 
 @pytest.fixture
