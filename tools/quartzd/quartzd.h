@@ -91,6 +91,10 @@ jbuf *qd_scratch_jbuf(qd_thread *t);              /* a second builder (envelopes
 
 /* Send b->out with @p status. */
 void qd_reply(qd_req *r, int status);
+/* An integer field of @p j in lo..hi (routes_admin.c): false after replying 400/422;
+ * absent or null is 0, and an error only when @p required. */
+bool qd_field_uint(qd_req *r, const cJSON *j, const char *name, bool required, double lo, double hi,
+                   uint32_t *out);
 /* Send {"error":{"code","message"}}; message is printf-style. */
 void qd_error(qd_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -32,8 +32,8 @@ void qd_route_health(qd_req *r)
 
 /* ---- indexes ---- */
 
-static bool field_uint(qd_req *r, const cJSON *j, const char *name, bool required, double lo, double hi,
-                       uint32_t *out)
+bool qd_field_uint(qd_req *r, const cJSON *j, const char *name, bool required, double lo, double hi,
+                   uint32_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
     *out = 0;
@@ -69,10 +69,10 @@ static void create_index(qd_req *r, const char *body, size_t blen)
                  name->valuestring);
         goto out;
     }
-    if (!field_uint(r, j, "dimension", true, 1, QZ_MAX_DIMENSIONS, &dim) ||
-        !field_uint(r, j, "M", false, 2, QZ_MAX_M, &M) ||
-        !field_uint(r, j, "ef_construction", false, 1, QZ_MAX_EF, &efc) ||
-        !field_uint(r, j, "ef_search", false, 1, QZ_MAX_EF, &efs))
+    if (!qd_field_uint(r, j, "dimension", true, 1, QZ_MAX_DIMENSIONS, &dim) ||
+        !qd_field_uint(r, j, "M", false, 2, QZ_MAX_M, &M) ||
+        !qd_field_uint(r, j, "ef_construction", false, 1, QZ_MAX_EF, &efc) ||
+        !qd_field_uint(r, j, "ef_search", false, 1, QZ_MAX_EF, &efs))
         goto out;
     if (metric && !cJSON_IsNull(metric)) {
         if (!cJSON_IsString(metric)) {

@@ -355,19 +355,7 @@ static bool opt_bool(qd_req *r, const cJSON *j, const char *name, bool dflt, boo
 /* An optional integer field in lo..hi; 0 when absent. */
 static bool opt_uint(qd_req *r, const cJSON *j, const char *name, double lo, double hi, uint32_t *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-    *out = 0;
-    if (!v || cJSON_IsNull(v)) return true;
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
-        qd_error(r, 400, "invalid_argument", "\"%s\" must be an integer", name);
-        return false;
-    }
-    if (v->valuedouble < lo || v->valuedouble > hi) {
-        qd_error(r, 422, "out_of_range", "%s must be from %.0f to %.0f, got %.17g", name, lo, hi, v->valuedouble);
-        return false;
-    }
-    *out = (uint32_t)v->valuedouble;
-    return true;
+    return qd_field_uint(r, j, name, false, lo, hi, out);
 }
 
 static double score_of(uint32_t metric, float d, uint32_t dim)
@@ -584,6 +572,17 @@ static qd_id *parse_ids(qd_req *r, const cJSON *j, size_t *n)
     return ids;
 }
 
+/* The ids flagged in @p miss as a JSON array, closing the response object. */
+static void missing_json(jbuf *o, const qd_id *ids, const bool *miss, size_t n)
+{
+    for (size_t i = 0, m = 0; i < n; i++)
+        if (miss[i]) {
+            if (m++) jb_char(o, ',');
+            qd_id_json(o, &ids[i]);
+        }
+    jb_lit(o, "]}");
+}
+
 static void get_many(qd_req *r, qd_index *ix, const char *body, size_t blen)
 {
     cJSON *j = qd_parse_object(r, body, blen);
@@ -618,12 +617,7 @@ static void get_many(qd_req *r, qd_index *ix, const char *body, size_t blen)
         record_json(o, &ids[i], vec, ix->dim, meta, ml);
     }
     jb_lit(o, "],\"missing\":[");
-    for (size_t i = 0, m = 0; i < n; i++)
-        if (miss[i]) {
-            if (m++) jb_char(o, ',');
-            qd_id_json(o, &ids[i]);
-        }
-    jb_lit(o, "]}");
+    missing_json(o, ids, miss, n);
     qd_reply(r, 200);
 out:
     free(miss);
@@ -696,12 +690,7 @@ static void delete_many(qd_req *r, qd_index *ix, const char *body, size_t blen)
     jb_lit(o, "{\"deleted\":");
     jb_u64(o, deleted);
     jb_lit(o, ",\"missing\":[");
-    for (size_t i = 0, m = 0; i < n; i++)
-        if (miss[i]) {
-            if (m++) jb_char(o, ',');
-            qd_id_json(o, &ids[i]);
-        }
-    jb_lit(o, "]}");
+    missing_json(o, ids, miss, n);
     qd_reply(r, 200);
 out:
     free(miss);
