@@ -56,7 +56,9 @@ expect_rc() {
 
 # expect_match NAME EXTENDED-REGEX TEXT
 expect_match() {
-    if printf '%s\n' "$3" | grep -qE -- "$2"; then
+    # A here-string, not a pipe: under pipefail, grep -q leaving at the first
+    # match can kill the writer with SIGPIPE and fail the check at random.
+    if grep -qE -- "$2" <<<"$3"; then
         ok "$1"
     else
         bad "$1" "no match for /$2/ in: $3"
