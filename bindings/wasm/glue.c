@@ -23,6 +23,9 @@ EMSCRIPTEN_KEEPALIVE int qzw_close(qzw *w);
 EMSCRIPTEN_KEEPALIVE qz_db *qzw_db(qzw *w);
 EMSCRIPTEN_KEEPALIVE int qzw_search(qzw *w, const float *q, size_t dims, size_t k, uint32_t ef, uint64_t *ids,
                                     float *dist, size_t *found);
+EMSCRIPTEN_KEEPALIVE int qzw_search_ids(qzw *w, const float *q, size_t dims, size_t k, uint32_t ef,
+                                        const uint64_t *allow, size_t nallow, uint32_t set_flags, uint64_t *ids,
+                                        float *dist, size_t *found);
 EMSCRIPTEN_KEEPALIVE int qzw_stats(qzw *w, double *out);
 
 /* host 0: in memory. Otherwise the JS store registered under `host`, with
@@ -74,6 +77,22 @@ int qzw_search(qzw *w, const float *q, size_t dims, size_t k, uint32_t ef, uint6
 {
     qz_search_params p = QZ_SEARCH_PARAMS_INIT;
     p.ef = ef;
+    return qz_db_search(w->db, q, dims, k, &p, ids, dist, found);
+}
+
+/* Search restricted to (or, with QZ_ID_SET_EXCLUDE, away from) the sorted
+ * ids in allow[0..nallow): the C-side id-set filter, so no JS runs per
+ * candidate. */
+int qzw_search_ids(qzw *w, const float *q, size_t dims, size_t k, uint32_t ef, const uint64_t *allow, size_t nallow,
+                   uint32_t set_flags, uint64_t *ids, float *dist, size_t *found)
+{
+    qz_id_set set;
+    int rc = qz_id_set_init(&set, sizeof set, allow, nallow, set_flags);
+    if (rc < 0) return rc;
+    qz_search_params p = QZ_SEARCH_PARAMS_INIT;
+    p.ef = ef;
+    p.filter = qz_filter_ids;
+    p.filter_user = &set;
     return qz_db_search(w->db, q, dims, k, &p, ids, dist, found);
 }
 
