@@ -18,7 +18,7 @@ typedef struct qzw {
 } qzw;
 
 EMSCRIPTEN_KEEPALIVE int qzw_open(int host, uint32_t dims, uint32_t metric, uint32_t M, uint32_t efc, uint32_t efs,
-                                  uint32_t flags, qzw **out);
+                                  uint32_t flags, uint32_t initial_capacity, qzw **out);
 EMSCRIPTEN_KEEPALIVE int qzw_close(qzw *w);
 EMSCRIPTEN_KEEPALIVE qz_db *qzw_db(qzw *w);
 EMSCRIPTEN_KEEPALIVE int qzw_search(qzw *w, const float *q, size_t dims, size_t k, uint32_t ef, uint64_t *ids,
@@ -28,11 +28,12 @@ EMSCRIPTEN_KEEPALIVE int qzw_search_ids(qzw *w, const float *q, size_t dims, siz
                                         float *dist, size_t *found);
 EMSCRIPTEN_KEEPALIVE int qzw_stats(qzw *w, double *out);
 
-/* host 0: in memory. Otherwise the JS store registered under `host`, with
+/* initial_capacity 0: the engine's default (1024 vectors).
+ * host 0: in memory. Otherwise the JS store registered under `host`, with
  * SYNC durability (a write returns once the store committed it) and one
  * thread (this build has none to start). */
 int qzw_open(int host, uint32_t dims, uint32_t metric, uint32_t M, uint32_t efc, uint32_t efs, uint32_t flags,
-             qzw **out)
+             uint32_t initial_capacity, qzw **out)
 {
     *out = NULL;
     qzw *w = calloc(1, sizeof *w);
@@ -44,6 +45,7 @@ int qzw_open(int host, uint32_t dims, uint32_t metric, uint32_t M, uint32_t efc,
     o.M = M;
     o.ef_construction = efc;
     o.ef_search = efs;
+    o.initial_capacity = initial_capacity;
     o.durability = QZ_DURABILITY_SYNC;
     o.threads = 1;
     int rc;

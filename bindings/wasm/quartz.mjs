@@ -132,7 +132,10 @@ export class Quartz {
    * Open or create an index. storage: null (memory only), a store
    * (MapStore, SqlStore, or any object with get/scan/apply). options:
    * dimensions (required for a new one), metric ('cosine'|'l2'|'ip'|'hamming'
-   * or its number), M, efConstruction, efSearch, readonly, existing.
+   * or its number), M, efConstruction, efSearch, readonly, existing,
+   * initialCapacity (vectors to reserve room for; by default as many as fit
+   * in 4 MiB, between 16 and 1024, so a wide index does not take the whole
+   * linear memory before its first insert).
    */
   open(storage, options = {}) {
     const M = this.M;
@@ -142,12 +145,15 @@ export class Quartz {
       metric = Metric[metric];
     }
     const flags = (options.readonly ? OPEN_READONLY : 0) | (options.existing ? OPEN_EXISTING : 0);
+    const dims = options.dimensions >>> 0;
+    const initcap = options.initialCapacity ??
+      (dims ? Math.max(16, Math.min(1024, Math.floor((4 << 20) / (dims * 4)))) : 0);
     const handle = storage ? this.host.register(storage) : 0;
     const s = new Scratch(M);
     try {
       const out = s.alloc(4);
-      const rc = M._qzw_open(handle, options.dimensions >>> 0, metric >>> 0, (options.M ?? 0) >>> 0,
-        (options.efConstruction ?? 0) >>> 0, (options.efSearch ?? 0) >>> 0, flags, out);
+      const rc = M._qzw_open(handle, dims, metric >>> 0, (options.M ?? 0) >>> 0,
+        (options.efConstruction ?? 0) >>> 0, (options.efSearch ?? 0) >>> 0, flags, initcap >>> 0, out);
       if (rc < 0) {
         if (handle) this.host.close(handle);
         this.check(rc);

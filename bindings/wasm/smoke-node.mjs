@@ -11,7 +11,7 @@ const fs = await import('node:fs'); const M = await createQuartzModule({ wasmBin
 const heapU32 = () => new Uint32Array(M.HEAPU8.buffer);
 const heapF32 = () => new Float32Array(M.HEAPU8.buffer);
 const out = M._malloc(8);
-let rc = M._qzw_open(0, 16, 2, 16, 100, 64, 0, out);
+let rc = M._qzw_open(0, 16, 2, 16, 100, 64, 0, 0, out);
 if (rc) throw new Error('open ' + rc);
 const w = heapU32()[out >> 2];
 const db = M._qzw_db(w);

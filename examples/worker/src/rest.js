@@ -71,7 +71,6 @@ export function idFromText(s) {
   const b = enc.encode(s);
   if (b.length === 0 || b.length > MAX_ID_BYTES)
     throw new HttpError(400, 'invalid_argument', `id must be 1 to ${MAX_ID_BYTES} bytes, got ${b.length}`);
-  if (s.includes('\0')) throw new HttpError(400, 'invalid_argument', 'id must not contain a NUL character');
   const v = canonicalDecimal(s);
   if (v !== null) return { eid: BigInt(v), sid: null };
   return { eid: fnv1a64(b) | 0x8000000000000000n, sid: s };
@@ -114,19 +113,22 @@ export function pathText(seg, what) {
   }
 }
 
-// ---- metadata envelope (as quartzd's ids.c) ----
-// integer id: the metadata's JSON text (or nothing); string id: 0x01, the
-// id's UTF-8 bytes, 0x00, then the JSON text (or nothing).
+// ---- metadata envelope ----
+// integer id: the metadata's JSON text (or nothing); string id: 0x02, the
+// id's UTF-8 length as u16 LE, its bytes, then the JSON text (or nothing).
+// JSON text never starts with 0x02, and the length lets an id hold any
+// character, NUL included. (quartzd's 0x01 ... 0x00 form is still read.)
 
 export function envelope(id, metaText) {
   const m = metaText === null ? new Uint8Array(0) : enc.encode(metaText);
   if (id.sid === null) return m;
   const s = enc.encode(id.sid);
-  const out = new Uint8Array(s.length + 2 + m.length);
-  out[0] = 1;
-  out.set(s, 1);
-  out[s.length + 1] = 0;
-  out.set(m, s.length + 2);
+  const out = new Uint8Array(s.length + 3 + m.length);
+  out[0] = 2;
+  out[1] = s.length & 255;
+  out[2] = s.length >> 8;
+  out.set(s, 3);
+  out.set(m, s.length + 3);
   return out;
 }
 
@@ -134,7 +136,11 @@ export function envelope(id, metaText) {
 export function splitEnvelope(blob) {
   if (!blob || blob.length === 0) return { sid: null, meta: null };
   let sid = null, off = 0;
-  if (blob[0] === 1) {
+  if (blob[0] === 2 && blob.length >= 3) {
+    const n = blob[1] | (blob[2] << 8);
+    sid = dec.decode(blob.subarray(3, 3 + n));
+    off = 3 + n;
+  } else if (blob[0] === 1) {
     const z = blob.indexOf(0, 1);
     if (z > 0) {
       sid = dec.decode(blob.subarray(1, z));
@@ -161,7 +167,7 @@ export function parseObject(text) {
 }
 
 /** A vector field as a Float32Array of dim, with quartzd's messages. */
-export function readVector(arr, dim, what, row = -1) {
+export function readVector(arr, dim, what, row = -1, metric = null) {
   const pre = row >= 0 ? `row ${row}: ` : '';
   if (arr === undefined) throw new HttpError(400, 'invalid_argument', `${pre}missing field "${what}"`);
   if (!Array.isArray(arr)) throw new HttpError(400, 'invalid_argument', `${pre}${what} must be an array of numbers`);
@@ -174,6 +180,8 @@ export function readVector(arr, dim, what, row = -1) {
   const v = Float32Array.from(arr);
   for (let i = 0; i < dim; i++)
     if (!Number.isFinite(v[i])) throw new HttpError(422, 'non_finite', `${pre}${what} component ${i} is not finite`);
+  if (metric === 'cosine' && v.every((x) => x === 0))
+    throw new HttpError(422, 'zero_vector', `${pre}${what} is all zeros; the cosine metric needs a norm`);
   return v;
 }
 

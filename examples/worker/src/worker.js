@@ -96,8 +96,8 @@ function resolveVector(p) {
   const simple = { insert: 'POST', upsert: 'POST', 'batch-insert': 'POST', search: 'POST', get: 'POST',
     delete: 'POST', stats: 'GET' };
   if (Object.hasOwn(simple, p)) return { op: p, allow: simple[p] };
-  if (p.startsWith('get/') && p.length > 4) return { op: 'get1', allow: 'GET', arg: p.slice(4) };
-  if (p.startsWith('delete/') && p.length > 7) return { op: 'delete1', allow: 'DELETE', arg: p.slice(7) };
+  if (p.startsWith('get/') && p.length > 4 && !p.includes('/', 4)) return { op: 'get1', allow: 'GET', arg: p.slice(4) };
+  if (p.startsWith('delete/') && p.length > 7 && !p.includes('/', 7)) return { op: 'delete1', allow: 'DELETE', arg: p.slice(7) };
   return null;
 }
 
@@ -337,7 +337,7 @@ async function putOne(c, name, body, upsert) {
   const id = idFromJson(j.id);
   let def = await lookup(c, name);
   if (!def) throw noIndex(name);
-  const vector = readVector(j.vector, def.dimension, 'vector');
+  const vector = readVector(j.vector, def.dimension, 'vector', -1, def.metric);
   const meta = metaText(j.metadata);
   const row = { eid: id.eid, sid: id.sid, vector, meta };
   // the envelope's size, as quartzd checks it
@@ -371,7 +371,7 @@ async function batchInsert(c, name, body) {
     if (r === null || typeof r !== 'object' || Array.isArray(r))
       throw new HttpError(400, 'invalid_argument', `${pre}a row must be an object {id, vector, metadata?}`);
     const id = idFromJson(r.id, pre);
-    const vector = readVector(r.vector, def0.dimension, 'vector', i);
+    const vector = readVector(r.vector, def0.dimension, 'vector', i, def0.metric);
     const meta = metaText(r.metadata);
     const envLen = (meta === null ? 0 : enc.encode(meta).length) + (id.sid === null ? 0 : enc.encode(id.sid).length + 2);
     if (envLen > MAX_METADATA)
@@ -589,6 +589,15 @@ async function vector(c, rt, body) {
   }
 }
 
+/** The path as the client sent it: no dot-segment folding, still
+ *  percent-encoded (an id may be "." or ".."). */
+function rawPath(url) {
+  let p = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '');
+  const q = p.search(/[?#]/);
+  if (q >= 0) p = p.slice(0, q);
+  return p || '/';
+}
+
 let ridSeq = 0;
 function requestId(req) {
   const r = req.headers.get('X-Request-Id');
@@ -599,8 +608,7 @@ function requestId(req) {
 async function handle(req, env) {
   const cfg = config(env);
   const c = new Ctx(env, cfg);
-  const url = new URL(req.url);
-  const path = url.pathname;
+  const path = rawPath(req.url);
   const method = req.method;
   const rt = resolve(path);
   if (!rt || rt.kind !== 'health') {
@@ -640,7 +648,7 @@ export default {
     let res;
     let route = 'unknown';
     try {
-      const rt = resolve(new URL(req.url).pathname);
+      const rt = resolve(rawPath(req.url));
       if (rt) route = rt.name;
       res = await handle(req, env);
     } catch (e) {
