@@ -137,7 +137,7 @@ surface() { # surface NAME RUNNER: run a surface suite against build/
 }
 
 all_legs=(release asan tsan nolmdb rest python node worker)
-default_legs=(release asan tsan nolmdb) # a surface joins when its runner lands
+default_legs=(release asan tsan nolmdb rest) # a surface joins when its runner lands
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=("${default_legs[@]}")
 for w in "${want[@]}"; do
