@@ -116,6 +116,10 @@ cJSON *qd_parse_object(qd_req *r, const char *body, size_t blen);
 /* Read a JSON array of numbers of exactly @p dim into a float array.
  * what = "vector" / "query"; row = -1 or the batch row. Sends the error. */
 bool qd_read_vector(qd_req *r, const cJSON *arr, uint32_t dim, float *out, const char *what, long row);
+/* fastvec.c: read the top-level array KEY of exactly DIM finite numbers from
+ * the body text into OUT and blank it for cJSON; false (body untouched) for
+ * anything else, which the cJSON path then handles as before. */
+bool qd_fastvec_take(char *body, size_t blen, const char *key, float *out, size_t dim);
 /* Percent-decode a path segment in place; false on a bad escape. */
 bool qd_pct_decode(char *s, size_t *len);
 
