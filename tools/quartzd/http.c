@@ -50,6 +50,18 @@ qd_thread *qd_thread_new(unsigned index)
     return t;
 }
 
+void qd_thread_free(qd_thread *t)
+{
+    if (!t) return;
+    free(t->out.p);
+    free(t->env.p);
+    free(t->log.p);
+    free(t->floats);
+    free(t->bytes);
+    free(t->path);
+    free(t); /* t->metrics stays on the registry's list: /metrics sums it until exit */
+}
+
 int qd_thread_pending(qd_thread *t) { return t->pending; }
 uint64_t qd_thread_last_start(qd_thread *t) { return t->last_start; }
 
@@ -312,8 +324,8 @@ static void resolve_vector(route *rt, char *p)
     else if (strcmp(p, "get") == 0) { rt->id = R_V_GET_MANY; rt->allow = "POST"; }
     else if (strcmp(p, "delete") == 0) { rt->id = R_V_DELETE_MANY; rt->allow = "POST"; }
     else if (strcmp(p, "stats") == 0) { rt->id = R_V_STATS; rt->allow = "GET"; }
-    else if (seg_is(p, "get/", &rest) && *rest && !strchr(rest, '/')) { rt->id = R_V_GET; rt->allow = "GET"; rt->arg = p + 4; }
-    else if (seg_is(p, "delete/", &rest) && *rest && !strchr(rest, '/')) { rt->id = R_V_DELETE; rt->allow = "DELETE"; rt->arg = p + 7; }
+    else if (seg_is(p, "get/", &rest) && *rest && rest[strcspn(rest, "/")] == 0) { rt->id = R_V_GET; rt->allow = "GET"; rt->arg = p + 4; }
+    else if (seg_is(p, "delete/", &rest) && *rest && rest[strcspn(rest, "/")] == 0) { rt->id = R_V_DELETE; rt->allow = "DELETE"; rt->arg = p + 7; }
     rt->op = p;
 }
 
@@ -325,8 +337,8 @@ static void resolve(route *rt, char *path)
     if (strcmp(path, "/health") == 0) { rt->id = R_HEALTH; rt->allow = "GET"; }
     else if (strcmp(path, "/metrics") == 0) { rt->id = R_METRICS; rt->allow = "GET"; }
     else if (strcmp(path, "/api/put") == 0) { rt->id = R_KV_PUT; rt->allow = "POST"; }
-    else if (seg_is(path, "/api/get/", &rest) && *rest && !strchr(rest, '/')) { rt->id = R_KV_GET; rt->allow = "GET"; rt->arg = path + 9; }
-    else if (seg_is(path, "/api/delete/", &rest) && *rest && !strchr(rest, '/')) { rt->id = R_KV_DELETE; rt->allow = "DELETE"; rt->arg = path + 12; }
+    else if (seg_is(path, "/api/get/", &rest) && *rest && rest[strcspn(rest, "/")] == 0) { rt->id = R_KV_GET; rt->allow = "GET"; rt->arg = path + 9; }
+    else if (seg_is(path, "/api/delete/", &rest) && *rest && rest[strcspn(rest, "/")] == 0) { rt->id = R_KV_DELETE; rt->allow = "DELETE"; rt->arg = path + 12; }
     else if (strcmp(path, "/api/indexes") == 0) { rt->id = R_INDEXES; rt->allow = "GET, POST"; }
     else if (seg_is(path, "/api/vector/", &rest)) resolve_vector(rt, path + 12);
     else if (seg_is(path, "/api/indexes/", &rest) && *rest) {

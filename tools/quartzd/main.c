@@ -377,6 +377,7 @@ int main(int argc, char **argv)
         event_free(ws[i].stop);
         evhttp_free(ws[i].http);
         event_base_free(ws[i].base);
+        qd_thread_free(ws[i].t);
     }
     close(fd);
     rc = qd_registry_close_all();

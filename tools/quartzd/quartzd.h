@@ -79,6 +79,7 @@ typedef struct qd_req {
 
 /* A worker's request state; qd_handle is its evhttp callback. */
 qd_thread *qd_thread_new(unsigned index);
+void qd_thread_free(qd_thread *t); /* after its event loop has stopped */
 void qd_handle(struct evhttp_request *req, void *thread);
 int qd_thread_pending(qd_thread *t);       /* responses not yet written */
 uint64_t qd_thread_last_start(qd_thread *t); /* monotonic ns of the last request */
