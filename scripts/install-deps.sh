@@ -9,7 +9,7 @@ pkgs=(
   doxygen                                                      # API reference
   libhnswlib-dev                                               # benchmark peer (header-only)
   gcc-aarch64-linux-gnu qemu-user lld nodejs                   # NEON and wasm kernels, tested under emulation
-  libevent-dev libcjson-dev                                    # quartzd (evhttp) and the one JSON stack
+  libevent-dev libcjson-dev curl                               # quartzd (evhttp), the one JSON stack, the demo
   python3-requests python3-pytest python3-numpy python3-setuptools  # REST suite, Python binding
   emscripten                                                   # the wasm build (Worker)
   wrk python3-hnswlib python3-matplotlib libfaiss-dev          # benchmarks: load tests, peers, charts

@@ -3,7 +3,8 @@
 #   build/        release build, every suite (unit, api, abi, tools, and the
 #                 real-data recall tests when ../shared/data is present)
 #   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer, every suite
-#                 but the slow real-data one
+#                 but the slow real-data one, then the REST suite against its
+#                 quartzd (leaks and UB reports fail the server's tests)
 #   build-tsan/   ThreadSanitizer: the concurrency test and the tests whose
 #                 calls start threads (batch inserts, repair, kv, filters)
 #   build-nolmdb/ a build without LMDB (the folders the WebAssembly build
@@ -119,25 +120,29 @@ PY
   echo "== $name: $p passed, $f failed, $s skipped"
 }
 
-surface() { # surface NAME RUNNER: run a surface suite against build/
-  local name=$1 runner=$2 xml rc
-  if [ ! -f build/build.ninja ] || ! ninja -C build >build/test-sh.build.log 2>&1; then
-    [ -f build/build.ninja ] || { mkdir -p build; meson setup build -Dbuildtype=release >build/test-sh.setup.log 2>&1; }
-    if ! ninja -C build >build/test-sh.build.log 2>&1; then
-      tail -40 build/test-sh.build.log; fail=$((fail + 1)); echo "== $name: build failed"; return
+surface() { # surface NAME RUNNER [BUILDDIR]: run a surface suite against BUILDDIR (default build/)
+  local name=$1 runner=$2 dir=${3:-build} xml rc
+  if [ "$dir" = build ]; then
+    if [ ! -f build/build.ninja ] || ! ninja -C build >build/test-sh.build.log 2>&1; then
+      [ -f build/build.ninja ] || { mkdir -p build; meson setup build -Dbuildtype=release >build/test-sh.setup.log 2>&1; }
+      if ! ninja -C build >build/test-sh.build.log 2>&1; then
+        tail -40 build/test-sh.build.log; fail=$((fail + 1)); echo "== $name: build failed"; return
+      fi
     fi
+  elif [ ! -f "$dir/build.ninja" ]; then
+    fail=$((fail + 1)); echo "== $name: $dir was not built"; return
   fi
   if [ ! -f "$runner" ]; then fail=$((fail + 1)); echo "== $name: $runner is missing"; return; fi
-  xml="$root/build/junit-$name.xml"
+  xml="$root/$dir/junit-$name.xml"
   rm -f "$xml"
-  echo "== $name: $runner"
-  bash "$runner" "$root/build" "$xml"
+  echo "== $name: $runner against $dir/"
+  bash "$runner" "$root/$dir" "$xml"
   rc=$?
   junit_count "$name" "$xml" "$rc"
 }
 
 all_legs=(release asan tsan nolmdb rest python node worker)
-default_legs=(release asan tsan nolmdb) # a surface joins when its runner lands
+default_legs=(release asan tsan nolmdb rest) # a surface joins when its runner lands
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=("${default_legs[@]}")
 for w in "${want[@]}"; do
@@ -155,6 +160,9 @@ if wanted asan; then
   UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
     run build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
     -- --no-suite slow --timeout-multiplier 4
+  # quartzd built with the sanitizers, under the whole REST conformance suite
+  ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+    surface rest-asan tests/rest/run.sh build-asan
 fi
 if wanted tsan; then
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \

@@ -60,8 +60,11 @@ class Api:
 
 def quote_id(i):
     """The path form of an id: its string form, percent-encoded (every byte
-    outside unreserved characters, '/' included)."""
-    return urllib.parse.quote(str(i), safe="")
+    outside unreserved characters, '/' included). A segment that is all
+    dots has them encoded too ("%2E"): clients remove "." and ".." segments
+    from a path (RFC 3986 section 5.2.4) before sending it."""
+    q = urllib.parse.quote(str(i), safe="")
+    return q.replace(".", "%2E") if q.strip(".") == "" else q
 
 
 class Index:

@@ -60,7 +60,7 @@ def test_string_length_limit_in_bytes(idx):
 
 @pytest.mark.parametrize("s", ["héllo wörld", "日本語のID", "emoji😀🚀", "a/b/c", "sp ace", "q?x=1&y=2",
                                "hash#frag", "pct%20lit", "plus+sign", "tab\tin", "quote\"s", "back\\slash",
-                               "..", ".", "semi;colon", "nul\u0000byte"])
+                               "..", ".", "...", "semi;colon"])
 def test_unicode_and_special_ids_via_paths(idx, s):
     ok(idx.insert(s, [1, 2, 3, 4], {"s": s}), 201)
     g = ok(idx.get(s))                          # percent-encoded in the path
@@ -70,6 +70,26 @@ def test_unicode_and_special_ids_via_paths(idx, s):
     b = ok(idx.delete(s))
     assert b["id"] == s
     error(idx.get(s), 404, "not_found")
+
+
+@pytest.mark.parametrize("s", ["nul\u0000byte", "\u0000", "end\u0000"])
+def test_nul_in_id_rejected(idx, s):
+    # cJSON strings end at NUL, so the contract forbids U+0000 in JSON
+    # strings: 400, and nothing is stored under the id cut short at the NUL.
+    before = idx.describe()["count"]
+    error(idx.insert(s, [1, 2, 3, 4]), 400, "invalid_argument")
+    error(idx.get(s), 400, "invalid_argument")       # %00 in the path
+    prefix = s.split("\u0000")[0]
+    if prefix:
+        error(idx.get(prefix), 404, "not_found")
+    assert idx.describe()["count"] == before
+
+
+def test_escaped_backslash_u0000_is_text(idx):
+    # "\\u0000" in JSON is a backslash followed by the text u0000, not a NUL
+    s = "\\u0000"
+    ok(idx.insert(s, [1, 2, 3, 4]), 201)
+    assert ok(idx.get(s))["id"] == s
 
 
 def test_percent_encoded_integer_path(idx):

@@ -50,6 +50,18 @@ qd_thread *qd_thread_new(unsigned index)
     return t;
 }
 
+void qd_thread_free(qd_thread *t)
+{
+    if (!t) return;
+    free(t->out.p);
+    free(t->env.p);
+    free(t->log.p);
+    free(t->floats);
+    free(t->bytes);
+    free(t->path);
+    free(t); /* t->metrics stays on the registry's list: /metrics sums it until exit */
+}
+
 int qd_thread_pending(qd_thread *t) { return t->pending; }
 uint64_t qd_thread_last_start(qd_thread *t) { return t->last_start; }
 
@@ -165,10 +177,35 @@ void qd_error_qz(qd_req *r, int rc, const char *prefix)
     qd_error(r, status, code, "%s%s", prefix ? prefix : "", *m ? m : qz_strerror(rc));
 }
 
+/* cJSON keeps strings NUL-terminated, so a \u0000 escape would silently cut
+ * a string short (an id "a\u0000b" stored as "a"). Find one before parsing:
+ * outside strings valid JSON has no backslash, and inside them a backslash
+ * always starts a two-character escape, so skipping the escaped character
+ * keeps "\\u0000" (a backslash, then text) from matching. */
+static bool has_escaped_nul(const char *s, size_t n, size_t *at)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\') continue;
+        if (s[i + 1] == 'u' && i + 5 < n && s[i + 2] == '0' && s[i + 3] == '0' && s[i + 4] == '0' &&
+            s[i + 5] == '0') {
+            *at = i;
+            return true;
+        }
+        i++;
+    }
+    return false;
+}
+
 cJSON *qd_parse_object(qd_req *r, const char *body, size_t blen)
 {
     if (blen == 0) {
         qd_error(r, 400, "invalid_json", "the request body is empty; a JSON object is expected");
+        return NULL;
+    }
+    size_t nul_at;
+    if (has_escaped_nul(body, blen, &nul_at)) {
+        qd_error(r, 400, "invalid_argument",
+                 "the body has a \\u0000 escape at byte %zu; strings must not contain U+0000", nul_at);
         return NULL;
     }
     const char *end = NULL;
@@ -287,8 +324,8 @@ static void resolve_vector(route *rt, char *p)
     else if (strcmp(p, "get") == 0) { rt->id = R_V_GET_MANY; rt->allow = "POST"; }
     else if (strcmp(p, "delete") == 0) { rt->id = R_V_DELETE_MANY; rt->allow = "POST"; }
     else if (strcmp(p, "stats") == 0) { rt->id = R_V_STATS; rt->allow = "GET"; }
-    else if (seg_is(p, "get/", &rest) && *rest) { rt->id = R_V_GET; rt->allow = "GET"; rt->arg = p + 4; }
-    else if (seg_is(p, "delete/", &rest) && *rest) { rt->id = R_V_DELETE; rt->allow = "DELETE"; rt->arg = p + 7; }
+    else if (seg_is(p, "get/", &rest) && *rest && rest[strcspn(rest, "/")] == 0) { rt->id = R_V_GET; rt->allow = "GET"; rt->arg = p + 4; }
+    else if (seg_is(p, "delete/", &rest) && *rest && rest[strcspn(rest, "/")] == 0) { rt->id = R_V_DELETE; rt->allow = "DELETE"; rt->arg = p + 7; }
     rt->op = p;
 }
 
@@ -300,8 +337,8 @@ static void resolve(route *rt, char *path)
     if (strcmp(path, "/health") == 0) { rt->id = R_HEALTH; rt->allow = "GET"; }
     else if (strcmp(path, "/metrics") == 0) { rt->id = R_METRICS; rt->allow = "GET"; }
     else if (strcmp(path, "/api/put") == 0) { rt->id = R_KV_PUT; rt->allow = "POST"; }
-    else if (seg_is(path, "/api/get/", &rest) && *rest) { rt->id = R_KV_GET; rt->allow = "GET"; rt->arg = path + 9; }
-    else if (seg_is(path, "/api/delete/", &rest) && *rest) { rt->id = R_KV_DELETE; rt->allow = "DELETE"; rt->arg = path + 12; }
+    else if (seg_is(path, "/api/get/", &rest) && *rest && rest[strcspn(rest, "/")] == 0) { rt->id = R_KV_GET; rt->allow = "GET"; rt->arg = path + 9; }
+    else if (seg_is(path, "/api/delete/", &rest) && *rest && rest[strcspn(rest, "/")] == 0) { rt->id = R_KV_DELETE; rt->allow = "DELETE"; rt->arg = path + 12; }
     else if (strcmp(path, "/api/indexes") == 0) { rt->id = R_INDEXES; rt->allow = "GET, POST"; }
     else if (seg_is(path, "/api/vector/", &rest)) resolve_vector(rt, path + 12);
     else if (seg_is(path, "/api/indexes/", &rest) && *rest) {
@@ -520,6 +557,11 @@ void qd_handle(struct evhttp_request *req, void *arg)
                      rt.id == R_UNKNOWN ? "this route" : qd_route_names[rt.id]);
             goto done;
         }
+    }
+    if (blen > qd_cfg.max_body) {
+        qd_error(&r, 413, "payload_too_large", "the request body is %zu bytes, larger than the limit of %zu bytes",
+                 blen, qd_cfg.max_body);
+        goto done;
     }
     if (rt.id == R_UNKNOWN) {
         qd_error(&r, 404, "not_found", "no route %s %.200s", method, t->path);

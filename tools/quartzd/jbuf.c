@@ -37,7 +37,7 @@ void jb_reset(jbuf *b)
 
 void jb_raw(jbuf *b, const char *s, size_t n)
 {
-    if (!jb_grow(b, n)) return;
+    if (n == 0 || !jb_grow(b, n)) return; /* n == 0: s may be NULL */
     memcpy(b->p + b->len, s, n);
     b->len += n;
 }

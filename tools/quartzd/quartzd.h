@@ -79,6 +79,7 @@ typedef struct qd_req {
 
 /* A worker's request state; qd_handle is its evhttp callback. */
 qd_thread *qd_thread_new(unsigned index);
+void qd_thread_free(qd_thread *t); /* after its event loop has stopped */
 void qd_handle(struct evhttp_request *req, void *thread);
 int qd_thread_pending(qd_thread *t);       /* responses not yet written */
 uint64_t qd_thread_last_start(qd_thread *t); /* monotonic ns of the last request */
@@ -116,6 +117,10 @@ cJSON *qd_parse_object(qd_req *r, const char *body, size_t blen);
 /* Read a JSON array of numbers of exactly @p dim into a float array.
  * what = "vector" / "query"; row = -1 or the batch row. Sends the error. */
 bool qd_read_vector(qd_req *r, const cJSON *arr, uint32_t dim, float *out, const char *what, long row);
+/* fastvec.c: read the top-level array KEY of exactly DIM finite numbers from
+ * the body text into OUT and blank it for cJSON; false (body untouched) for
+ * anything else, which the cJSON path then handles as before. */
+bool qd_fastvec_take(char *body, size_t blen, const char *key, float *out, size_t dim);
 /* Percent-decode a path segment in place; false on a bad escape. */
 bool qd_pct_decode(char *s, size_t *len);
 

@@ -103,21 +103,23 @@ static bool check_meta_size(qd_req *r, size_t n, const char *pre)
 /* insert / upsert of one vector */
 static void put_one(qd_req *r, qd_index *ix, const char *body, size_t blen, bool upsert)
 {
+    float *vec = qd_scratch_floats(r->t, ix->dim);
+    if (!vec) {
+        qd_error(r, 503, "unavailable", "out of memory");
+        return;
+    }
+    bool fast = qd_fastvec_take((char *)body, blen, "vector", vec, ix->dim);
     cJSON *j = qd_parse_object(r, body, blen);
     if (!j) return;
     char err[512], idt[100];
     qd_id id;
     char *meta = NULL;
-    float *vec = qd_scratch_floats(r->t, ix->dim);
-    if (!vec) {
-        qd_error(r, 503, "unavailable", "out of memory");
-        goto out;
-    }
     if (!qd_id_from_json(cJSON_GetObjectItemCaseSensitive(j, "id"), &id, err, sizeof err)) {
         qd_error(r, 400, "invalid_argument", "%s", err);
         goto out;
     }
-    if (!qd_read_vector(r, cJSON_GetObjectItemCaseSensitive(j, "vector"), ix->dim, vec, "vector", -1)) goto out;
+    if (!fast && !qd_read_vector(r, cJSON_GetObjectItemCaseSensitive(j, "vector"), ix->dim, vec, "vector", -1))
+        goto out;
     if (!meta_text(r, cJSON_GetObjectItemCaseSensitive(j, "metadata"), &meta, "")) goto out;
     jbuf *env = qd_scratch_jbuf(r->t);
     qd_envelope(env, &id, meta, meta ? strlen(meta) : 0);
@@ -369,6 +371,12 @@ static double score_of(uint32_t metric, float d, uint32_t dim)
 
 static void search(qd_req *r, qd_index *ix, const char *body, size_t blen)
 {
+    float *q = qd_scratch_floats(r->t, (size_t)ix->dim * 2);
+    if (!q) {
+        qd_error(r, 503, "unavailable", "out of memory");
+        return;
+    }
+    bool fast = qd_fastvec_take((char *)body, blen, "query", q, ix->dim);
     cJSON *j = qd_parse_object(r, body, blen);
     if (!j) return;
     uint64_t sids[64];
@@ -378,13 +386,8 @@ static void search(qd_req *r, qd_index *ix, const char *body, size_t blen)
     idset filter = {0};
     uint32_t k, ef;
     bool with_meta, with_vec;
-    float *q = qd_scratch_floats(r->t, (size_t)ix->dim * 2);
-    if (!q) {
-        qd_error(r, 503, "unavailable", "out of memory");
-        goto out;
-    }
     float *vbuf = q + ix->dim;
-    if (!qd_read_vector(r, cJSON_GetObjectItemCaseSensitive(j, "query"), ix->dim, q, "query", -1)) goto out;
+    if (!fast && !qd_read_vector(r, cJSON_GetObjectItemCaseSensitive(j, "query"), ix->dim, q, "query", -1)) goto out;
     if (!opt_uint(r, j, "k", 1, QZ_MAX_K, &k) || !opt_uint(r, j, "ef", 1, QZ_MAX_EF, &ef)) goto out;
     if (!cJSON_GetObjectItemCaseSensitive(j, "k")) k = 10;
     if (!opt_bool(r, j, "include_metadata", true, &with_meta) ||
