@@ -71,6 +71,7 @@ export function idFromText(s) {
   const b = enc.encode(s);
   if (b.length === 0 || b.length > MAX_ID_BYTES)
     throw new HttpError(400, 'invalid_argument', `id must be 1 to ${MAX_ID_BYTES} bytes, got ${b.length}`);
+  if (s.includes('\0')) throw new HttpError(400, 'invalid_argument', 'id must not contain a NUL character');
   const v = canonicalDecimal(s);
   if (v !== null) return { eid: BigInt(v), sid: null };
   return { eid: fnv1a64(b) | 0x8000000000000000n, sid: s };
@@ -163,7 +164,17 @@ export function parseObject(text) {
   }
   if (j === null || typeof j !== 'object' || Array.isArray(j))
     throw new HttpError(400, 'invalid_json', 'the body must be a JSON object');
+  if (text.includes('\\u0000') && holdsNul(j))
+    throw new HttpError(400, 'invalid_argument', 'the body holds a NUL character (\\u0000) in a string; it is not allowed');
   return j;
+}
+
+function holdsNul(v) {
+  if (typeof v === 'string') return v.includes('\0');
+  if (v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.some(holdsNul);
+  for (const k of Object.keys(v)) if (k.includes('\0') || holdsNul(v[k])) return true;
+  return false;
 }
 
 /** A vector field as a Float32Array of dim, with quartzd's messages. */
