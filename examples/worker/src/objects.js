@@ -44,6 +44,7 @@ function release(key, ix) {
 }
 
 const td = new TextDecoder();
+const FLUSH_DELAY_MS = 5000;
 
 function metaRow(sql, k) {
   const r = sql.exec('SELECT v FROM qz_meta WHERE k = ?', k).toArray();
@@ -61,6 +62,7 @@ export class QuartzShard extends DurableObject {
     this.tomb = Number(metaRow(this.sql, 'dropped') || 0);
     this.ix = null;
     this.openMs = null;
+    this.flushAt = 0;
     ctx.blockConcurrencyWhile(async () => { this.qz = await quartz(); });
   }
 
@@ -84,10 +86,16 @@ export class QuartzShard extends DurableObject {
       this.def = def;
     }
     if (!this.ix) {
+      // Reserve room for what the shard held at its last flush (or the
+      // index's capacity): the engine grows its vector array by doubling,
+      // and in a 96 MB linear memory a doubling is what runs out first.
+      const last = Number(metaRow(this.sql, 'count') || 0);
+      const per = def.capacity ? Math.ceil((def.capacity / def.shards) * (def.shards > 1 ? 1.1 : 1)) : 0;
+      const want = Math.max(per, last ? Math.ceil(last * 1.05) + 64 : 0);
       const t0 = Date.now();
       this.ix = this.qz.open(new SqlStore(this.ctx.storage), {
         dimensions: def.dimension, metric: def.metric, M: def.M, efConstruction: def.ef_construction,
-        efSearch: def.ef_search,
+        efSearch: def.ef_search, initialCapacity: want || undefined,
       });
       this.openMs = Date.now() - t0;
       adopt(this.key, this.ix);
@@ -95,11 +103,34 @@ export class QuartzShard extends DurableObject {
     return this.ix;
   }
 
-  _run(def, fn) {
+  // A write was acknowledged (it is committed already): ask for a flush a
+  // few seconds later, which brings the graph snapshot up to date, so that
+  // the next cold start loads the graph instead of re-inserting.
+  _wrote() {
+    if (this.flushAt) return;
+    this.flushAt = Date.now() + FLUSH_DELAY_MS;
+    this.ctx.storage.setAlarm(this.flushAt);
+  }
+
+  async alarm() {
+    this.flushAt = 0;
+    if (!this.ix) return;
+    try {
+      this.ix.flush();
+      const n = this.ix.stats().count;
+      this.sql.exec('INSERT OR REPLACE INTO qz_meta (k, v) VALUES (?, ?)', 'count', String(n));
+    } catch (e) {
+      console.error(`shard ${this.def && this.def.name}: flush failed: ${e.message}`);
+    }
+  }
+
+  _run(def, fn, write = false) {
     try {
       const ix = this._index(def);
       if (!ix) return { stale: true };
-      return { ok: fn(ix) };
+      const ok = fn(ix);
+      if (write) this._wrote();
+      return { ok };
     } catch (e) {
       return { error: errorOf(e) };
     }
@@ -131,7 +162,7 @@ export class QuartzShard extends DurableObject {
         throw e;
       }
       return true;
-    });
+    }, true);
   }
 
   /** Phase 1 of a batch: would every row go in? rows: [{row, eid, sid}]. */
@@ -162,7 +193,7 @@ export class QuartzShard extends DurableObject {
       });
       ix.insertBatch(ids, vectors, any ? metas : null, { upsert });
       return rows.length;
-    });
+    }, true);
   }
 
   /** Top k of this shard: [{eid, sid, distance, meta, vector}]. */
@@ -205,7 +236,7 @@ export class QuartzShard extends DurableObject {
         if (!g || splitEnvelope(g.meta).sid !== id.sid) return false;
       }
       return ix.delete(id.eid);
-    }));
+    }), true);
   }
 
   stats(def) {

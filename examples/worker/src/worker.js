@@ -256,6 +256,7 @@ async function describe(c, def) {
     d: {
       name: def.name, dimension: def.dimension, metric: def.metric, M: def.M, ef_construction: def.ef_construction,
       ef_search: def.ef_search, count: sum('count'), deleted: sum('deleted'), shards: def.shards,
+      capacity: def.capacity || 0,
     },
     stats,
   };
@@ -281,6 +282,7 @@ async function indexes(c, method, body) {
     const efc = fieldUint(j, 'ef_construction', false, 1, MAX_EF);
     const efs = fieldUint(j, 'ef_search', false, 1, MAX_EF);
     const shards = fieldUint(j, 'shards', false, 1, 64);
+    const capacity = fieldUint(j, 'capacity', false, 1, 100000000);
     let metric = 'cosine';
     if (j.metric !== undefined && j.metric !== null) {
       if (typeof j.metric !== 'string') throw new HttpError(400, 'invalid_argument', '"metric" must be a string');
@@ -289,7 +291,7 @@ async function indexes(c, method, body) {
       metric = j.metric;
     }
     const d = { name: j.name, dimension, metric, M: M ?? 16, ef_construction: efc ?? 200, ef_search: efs ?? 64,
-      shards: shards ?? c.cfg.shards };
+      shards: shards ?? c.cfg.shards, capacity: capacity ?? 0 };
     const r = await c.catalog.create(d, defaults(c.cfg));
     if (r.error) fail(r.error);
     defCache.set(r.ok.name, r.ok);
