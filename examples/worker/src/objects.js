@@ -27,15 +27,18 @@ export function quartz() {
   return quartzP;
 }
 
-// Indexes opened by an object of this isolate, by object id: a new instance
-// of the same object (after eviction) closes its predecessor's handle first,
-// so wasm memory is not leaked across evictions.
+// Indexes opened by an object of this isolate, by object id. A new instance
+// of the same object (after an eviction) closes its predecessor's handle
+// before it opens its own: the old one's final flush must not write graph
+// chunks over the new one's snapshot, and its wasm memory must not leak.
 const openIndexes = new Map();
-function adopt(key, ix) {
+function closePrevious(key) {
   const old = openIndexes.get(key);
-  if (old && old !== ix) {
-    try { old.close(); } catch { /* its storage object may be gone; nothing unacknowledged is lost */ }
-  }
+  if (!old) return;
+  openIndexes.delete(key);
+  try { old.close(); } catch { /* its storage object may be gone; nothing acknowledged is lost */ }
+}
+function adopt(key, ix) {
   openIndexes.set(key, ix);
 }
 function release(key, ix) {
@@ -63,12 +66,14 @@ export class QuartzShard extends DurableObject {
     this.ix = null;
     this.openMs = null;
     this.flushAt = 0;
+    this.instance = crypto.randomUUID(); // tells a new instance (after an eviction) from the old one
     ctx.blockConcurrencyWhile(async () => { this.qz = await quartz(); });
   }
 
   _close() {
     if (this.ix) release(this.key, this.ix);
     this.ix = null;
+    closePrevious(this.key);
   }
 
   /** The index for the Worker's definition, or null when that definition is
@@ -92,6 +97,7 @@ export class QuartzShard extends DurableObject {
       const last = Number(metaRow(this.sql, 'count') || 0);
       const per = def.capacity ? Math.ceil((def.capacity / def.shards) * (def.shards > 1 ? 1.1 : 1)) : 0;
       const want = Math.max(per, last ? Math.ceil(last * 1.05) + 64 : 0);
+      closePrevious(this.key);
       const t0 = Date.now();
       this.ix = this.qz.open(new SqlStore(this.ctx.storage), {
         dimensions: def.dimension, metric: def.metric, M: def.M, efConstruction: def.ef_construction,
@@ -244,7 +250,7 @@ export class QuartzShard extends DurableObject {
       const s = ix.stats();
       return {
         count: s.count, deleted: s.deleted, memory_bytes: s.memoryBytes, simd: s.simd, open_ms: this.openMs,
-        open_reinserted: s.openReinserted, wasm_memory: this.qz.memoryBytes(),
+        open_reinserted: s.openReinserted, wasm_memory: this.qz.memoryBytes(), instance: this.instance,
       };
     });
   }
@@ -330,6 +336,7 @@ export class QuartzKV extends DurableObject {
     this.key = ctx.id.toString();
     ctx.blockConcurrencyWhile(async () => {
       const qz = await quartz();
+      closePrevious(this.key);
       this.ix = qz.open(new SqlStore(ctx.storage), { dimensions: 1, metric: 'l2' });
       adopt(this.key, this.ix);
     });

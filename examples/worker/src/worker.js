@@ -534,7 +534,8 @@ async function stats(c, name) {
   return json(200, {
     index: desc.d, dimension: def.dimension, metric: def.metric, count: desc.d.count, deleted: desc.d.deleted,
     memory_bytes: sum('memory_bytes'), simd: desc.stats[0] ? desc.stats[0].simd : '',
-    shards: desc.stats.map((s) => ({ count: s.count, open_ms: s.open_ms, open_reinserted: s.open_reinserted })),
+    shards: desc.stats.map((s) => ({ count: s.count, open_ms: s.open_ms, open_reinserted: s.open_reinserted,
+      instance: s.instance })),
     wasm_memory_bytes: Math.max(...desc.stats.map((s) => s.wasm_memory)),
   });
 }
