@@ -101,3 +101,38 @@ test('worker: eviction, flush alarm, multi-row values, SIGKILL', { skip, timeout
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test('worker: running out of wasm memory is a 503 with a message, and the isolate lives on', { skip, timeout: 240000 }, async (t) => {
+  const data = mkdtempSync(join(tmpdir(), 'qz-wt-'));
+  const w = new Workerd(await freePort(), data);
+  try {
+    await w.start();
+    assert.equal((await w.req('POST', '/api/indexes', { name: 'fat', dimension: 4, metric: 'l2' })).status, 201);
+    assert.equal((await w.req('POST', '/api/indexes', { name: 'thin', dimension: 4, metric: 'l2' })).status, 201);
+    assert.equal((await w.req('POST', '/api/indexes/thin/vector/insert', { id: 1, vector: [1, 2, 3, 4] })).status, 201);
+    // metadata lives in the engine's memory: 3.5 MB per vector fills 96 MB
+    const meta = 'm'.repeat(3_500_000);
+    let r, n = 0;
+    for (; n < 60; n++) {
+      r = await w.req('POST', '/api/indexes/fat/vector/insert', { id: n, vector: [n, 1, 1, 1], metadata: meta });
+      if (r.status !== 201) break;
+    }
+    assert.ok(n > 5 && n < 60, `stopped after ${n} inserts`);
+    assert.equal(r.status, 503, JSON.stringify(r.body).slice(0, 300));
+    assert.equal(r.body.error.code, 'unavailable');
+    assert.match(r.body.error.message, /memory/);
+    t.diagnostic(`503 after ${n} inserts of ${meta.length} bytes: ${r.body.error.message}`);
+    // the failed insert stored nothing; everything acknowledged is there
+    assert.equal((await w.req('GET', `/api/indexes/fat/vector/get/${n}`)).status, 404);
+    assert.equal((await w.req('GET', '/api/indexes/fat/vector/get/0')).body.metadata.length, meta.length);
+    // the isolate still serves: health, the other index, searches
+    assert.equal((await fetch(w.url + '/health')).status, 200);
+    assert.equal((await w.req('POST', '/api/indexes/thin/vector/search', { query: [1, 2, 3, 4], k: 1 })).body.results[0].id, 1);
+    const s = await w.req('POST', '/api/indexes/fat/vector/search', { query: [0, 1, 1, 1], k: 1, include_metadata: false });
+    assert.equal(s.status, 200);
+    assert.equal(s.body.results[0].id, 0);
+  } finally {
+    await w.kill();
+    rmSync(data, { recursive: true, force: true });
+  }
+});
