@@ -3,8 +3,8 @@
 #
 # Runs the QuartzDB Worker locally on the real Workers runtime (workerd from
 # npm), in the foreground, on 127.0.0.1:PORT (default 8787), with its
-# SQLite-backed Durable Objects stored in DATA_DIR (default .worker-data in
-# the source root). Builds what is needed first:
+# SQLite-backed Durable Objects stored in DATA_DIR (default worker-data in
+# the wasm build dir). Builds what is needed first:
 #   - the wasm module (emscripten from Debian: apt-get install emscripten)
 #     in $QZ_WASM_BUILD (default BUILD dir build-wasm in the source root);
 #   - workerd from npm into examples/worker/node_modules (npm ci) if missing;
@@ -20,8 +20,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build_only=0
 if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 port=${1:-8787}
-data=${2:-$root/.worker-data}
+data=${2:-}
 wbuild=${QZ_WASM_BUILD:-$root/build-wasm}
+[ -n "$data" ] || data=$wbuild/worker-data
 wdir=$root/examples/worker
 
 log() { echo "worker-dev: $*" >&2; }
