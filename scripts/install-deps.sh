@@ -14,6 +14,9 @@ pkgs=(
   emscripten                                                   # the wasm build (Worker)
   wrk python3-hnswlib python3-matplotlib libfaiss-dev          # benchmarks: load tests, peers, charts
 )
+# npm builds the Node addon and installs workerd (the Worker tests): Debian's
+# nodejs comes without it, NodeSource's nodejs carries its own.
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 missing=()
