@@ -112,9 +112,13 @@ def _as_ids(ids):
 def _as_matrix(x, what):
     """(matrix, was_1d): a 2-D, C-contiguous float32 matrix, not a copy when x is
     one already (a 1-D x becomes a one-row view)."""
-    if isinstance(x, np.ndarray) and x.dtype.kind in "cOSUVMm":
-        raise TypeError("%s must be real numbers, got an array of %s" % (what, x.dtype))
+    if x is None:
+        raise TypeError("%s must be an array of numbers, not None" % what)
     try:
+        if not isinstance(x, np.ndarray):
+            x = np.asarray(x)
+        if x.dtype.kind in "cOSUVMm":
+            raise TypeError("%s must be real numbers, got an array of %s" % (what, x.dtype))
         a = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as e:
         raise TypeError("%s must be numbers convertible to float32: %s" % (what, e)) from None
