@@ -148,6 +148,18 @@ def _as_meta(value, what):
     return _as_bytes(value, what)
 
 
+_F32 = np.dtype(np.float32)
+
+
+def _data_address(a):
+    """Address of a C-contiguous array's data (c_char.from_buffer is faster than
+    a.ctypes.data; read-only and empty arrays take the slower way)."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError, BufferError):
+        return a.ctypes.data
+
+
 def _address(b):
     """Address of a bytes object's buffer (no copy)."""
     return ctypes.cast(ctypes.c_char_p(b), c_void_p).value
@@ -267,7 +279,9 @@ class Database:
         self._ptr = None
         self._busy = 0
         self._closing = False
-        self._cv = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)
+        self._ef_params = {}
         self._txns = weakref.WeakSet()
         unknown = sorted(set(options) - _ALL_OPTIONS)
         if unknown:
@@ -324,14 +338,14 @@ class Database:
     # ---- handle guard -------------------------------------------------------
 
     def _enter(self):
-        with self._cv:
+        with self._lock:
             if self._ptr is None or self._closing:
                 raise E.ClosedError(E.QZ_EINVAL, "the database is closed")
             self._busy += 1
             return self._ptr
 
     def _leave(self):
-        with self._cv:
+        with self._lock:
             self._busy -= 1
             if self._busy == 0 and self._closing:
                 self._cv.notify_all()
@@ -533,48 +547,75 @@ class Database:
         Returns a SearchResult: ``ids, distances = db.search(q)``, plus
         ``.counts``; short rows are padded with PAD_ID and +inf.
         """
-        q, one = _as_matrix(queries, "queries")
-        k = _index(k, "k")
+        # The common case (a C-contiguous float32 array, int k, int or no ef, no
+        # filter) takes a short path: a single call costs a few microseconds more
+        # than the C call itself (bench/results/python.md).
+        q = queries
+        if type(q) is np.ndarray and q.dtype == _F32 and q.flags.c_contiguous and 1 <= q.ndim <= 2:
+            one = q.ndim == 1
+        else:
+            q, one = _as_matrix(queries, "queries")
+        if q.ndim == 1:
+            nq, dims = 1, q.shape[0]
+        else:
+            nq, dims = q.shape
+        if type(k) is not int:
+            k = _index(k, "k")
         if k < 1 or k > MAX_K:
             raise E.OutOfRangeError(E.QZ_ERANGE, "k is %d; it must be 1..%d" % (k, MAX_K))
-        nq = q.shape[0]
-        ids = np.empty((nq, k), dtype=np.uint64)
-        dist = np.empty((nq, k), dtype=np.float32)
-        counts = np.zeros(nq, dtype=np.uintp)
         lib = self._lib
-        params = None
-        idset = None
-        fids = None
-        if ef is not None or filter_ids is not None:
-            params = _lib.SearchParams(sizeof(_lib.SearchParams), 0, None, None)
-            if ef is not None:
-                params.ef = _uint(ef, "ef", 32)
-            if filter_ids is not None:
-                fids = _as_ids(filter_ids)
-                if fids.shape[0] > 1 and not np.all(fids[1:] >= fids[:-1]):
-                    fids = np.sort(fids)
-                idset = _lib.IdSet()
-                rc = lib.qz_id_set_init(byref(idset), sizeof(idset), fids.ctypes.data if fids.size else None,
-                                        fids.shape[0], _ID_SET_EXCLUDE if exclude else 0)
-                if rc < 0:
-                    _raise(lib, rc)
-                params.filter = _filter_ids_address()
-                params.filter_user = ctypes.addressof(idset)
-            params = byref(params)
-        elif exclude:
-            raise TypeError("exclude=True needs filter_ids")
-        ptr = self._enter()
+        idset = fids = None
+        if filter_ids is None:
+            if exclude:
+                raise TypeError("exclude=True needs filter_ids")
+            if ef is None:
+                params = None
+            else:
+                params = self._ef_params.get(ef) if type(ef) is int else None
+                if params is None:
+                    sp = _lib.SearchParams(sizeof(_lib.SearchParams), _uint(ef, "ef", 32), None, None)
+                    params = byref(sp)
+                    if type(ef) is int and len(self._ef_params) < 64:
+                        self._ef_params[ef] = params  # read-only once stored: safe to share
+        else:
+            sp = _lib.SearchParams(sizeof(_lib.SearchParams), 0 if ef is None else _uint(ef, "ef", 32), None, None)
+            fids = _as_ids(filter_ids)
+            if fids.shape[0] > 1 and not np.all(fids[1:] >= fids[:-1]):
+                fids = np.sort(fids)
+            idset = _lib.IdSet()
+            rc = lib.qz_id_set_init(byref(idset), sizeof(idset), fids.ctypes.data if fids.size else None,
+                                    fids.shape[0], _ID_SET_EXCLUDE if exclude else 0)
+            if rc < 0:
+                _raise(lib, rc)
+            sp.filter = _filter_ids_address()
+            sp.filter_user = ctypes.addressof(idset)
+            params = byref(sp)
+        # One buffer for the three outputs: ids (8-byte aligned at 0), counts, distances.
+        n = nq * k
+        out = (ctypes.c_char * (n * 12 + nq * 8 + 8))()
+        base = ctypes.addressof(out)
+        qaddr = _data_address(q)
+        with self._lock:
+            if self._ptr is None or self._closing:
+                raise E.ClosedError(E.QZ_EINVAL, "the database is closed")
+            self._busy += 1
+            ptr = self._ptr
         try:
-            rc = lib.qz_db_search_batch(ptr, q.ctypes.data, nq, q.shape[1], k, params, ids.ctypes.data,
-                                        dist.ctypes.data, counts.ctypes.data)
+            rc = lib.qz_db_search_batch(ptr, qaddr, nq, dims, k, params, base, base + n * 8 + nq * 8, base + n * 8)
             if rc < 0:
                 _raise(lib, rc)
         finally:
-            self._leave()
+            with self._lock:
+                self._busy -= 1
+                if self._closing and self._busy == 0:
+                    self._cv.notify_all()
         del fids, idset
+        ids = np.frombuffer(out, np.uint64, n, 0)
+        counts = np.frombuffer(out, np.uintp, nq, n * 8)
+        dist = np.frombuffer(out, np.float32, n, n * 8 + nq * 8)
         if one:
-            return SearchResult(ids[0], dist[0], int(counts[0]))
-        return SearchResult(ids, dist, counts)
+            return SearchResult(ids, dist, int(counts[0]))
+        return SearchResult(ids.reshape(nq, k), dist.reshape(nq, k), counts)
 
     # ---- maintenance --------------------------------------------------------
 

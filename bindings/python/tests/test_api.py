@@ -79,6 +79,19 @@ def test_result_shapes_unpacking_rows_and_pickling():
         assert "SearchResult" in repr(r)
 
 
+def test_read_only_and_foreign_buffers_are_accepted():
+    x = clustered(20, DIM, 0, 4)
+    ro = x.copy()
+    ro.setflags(write=False)
+    from_bytes = np.frombuffer(x.tobytes(), dtype=np.float32).reshape(20, DIM)  # read-only too
+    with quartz.open(dim=DIM, metric="l2") as db:
+        db.add(np.arange(20), ro)
+        db.upsert(np.arange(20), from_bytes)
+        assert db.search(ro[3], k=1).ids[0] == 3
+        np.testing.assert_array_equal(db.search(from_bytes, k=1).ids[:, 0], np.arange(20))
+        np.testing.assert_array_equal(db.search(memoryview(x), k=1).ids[:, 0], np.arange(20))
+
+
 def test_an_empty_database_pads_every_slot():
     with quartz.open(dim=DIM) as db:
         r = db.search(np.ones((3, DIM)), k=5)

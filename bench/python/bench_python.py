@@ -1,0 +1,355 @@
+#!/usr/bin/python3
+"""bench_python.py - the quartz Python binding against C and against hnswlib's
+Python binding (Debian python3-hnswlib), in one run, on one dataset (GloVe by
+default).
+
+1. quartz via the binding: build a directory database (durability "none";
+   one db.add() of the whole base, M=16, ef_construction=200), close it.
+2. C: bench/bench_search_batch (built in BUILD) opens that directory and times
+   qz_db_search_batch() over all queries at each ef, then the cost of a
+   single 10-NN query (qz_db_search() and qz_db_search_batch() with nq = 1).
+3. quartz via the binding again: reopen the same directory, time
+   db.search(all queries) at each ef (the binding calls qz_db_search_batch()),
+   a single 10-NN query (db.search(one 1-D query)), and T Python threads each
+   searching one query at a time.
+4. hnswlib (Python): build with the same M / ef_construction / threads, time
+   knn_query(all queries) at each ef, a single query, and the same threads.
+
+Recall@k is the overlap of the returned ids with the first k ground-truth
+ids. C and the binding search the same graph, so their recall must agree.
+Each timing is the fastest of --repeats runs. The markdown report goes to
+--out (and stdout), with the command, the date and the machine load.
+
+    /usr/bin/python3 bench/python/bench_python.py --build build --out bench/results/python.md
+"""
+import argparse
+import datetime
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def read_vecs(path, dtype):
+    raw = np.fromfile(path, dtype=np.int32)
+    d = int(raw[0])
+    rows = raw.reshape(-1, d + 1)
+    assert np.all(rows[:, 0] == d), path
+    return np.ascontiguousarray(rows[:, 1:]).view(dtype)
+
+
+def write_vecs(path, x):
+    x = np.ascontiguousarray(x)
+    rows = np.empty((x.shape[0], x.shape[1] + 1), dtype=np.int32)
+    rows[:, 0] = x.shape[1]
+    rows[:, 1:] = x.view(np.int32)
+    rows.tofile(path)
+
+
+def exact_gt(base, query, k):
+    """Exact cosine top-k of each query over base (for a --limit subset)."""
+    bn = base / np.linalg.norm(base, axis=1, keepdims=True)
+    qn = query / np.linalg.norm(query, axis=1, keepdims=True)
+    out = np.empty((len(query), k), dtype=np.int32)
+    for s in range(0, len(query), 500):
+        sim = qn[s:s + 500] @ bn.T
+        part = np.argpartition(-sim, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sim, part, 1), axis=1, kind="stable")
+        out[s:s + 500] = np.take_along_axis(part, order, 1)
+    return out
+
+
+def recall(ids, gt, k):
+    ids = np.asarray(ids).astype(np.int64)
+    return float((ids[:, :k, None] == gt[:, None, :k]).any(-1).sum()) / (len(ids) * k)
+
+
+def best_of(repeats, fn):
+    best = float("inf")
+    out = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def per_call_us(repeats, queries, fn):
+    def loop():
+        for q in queries:
+            fn(q)
+    s, _ = best_of(repeats, loop)
+    return s * 1e6 / len(queries)
+
+
+def threaded_qps(nthreads, queries, fn, repeats):
+    parts = np.array_split(np.arange(len(queries)), nthreads)
+
+    def run():
+        barrier = threading.Barrier(nthreads + 1)
+
+        def work(idx):
+            barrier.wait()
+            for i in idx:
+                fn(queries[i])
+
+        ts = [threading.Thread(target=work, args=(p,)) for p in parts]
+        for t in ts:
+            t.start()
+        barrier.wait()
+        t0 = time.perf_counter()
+        for t in ts:
+            t.join()
+        return time.perf_counter() - t0
+
+    return len(queries) / min(run() for _ in range(repeats))
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d logical CPUs, %s" % (model, os.cpu_count() or 0, platform.platform())
+
+
+def uptime():
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def dpkg_version(pkg):
+    try:
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True)
+        return r.stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="meson build directory")
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "shared", "data", "glove6b-100-angular"))
+    ap.add_argument("--limit", type=int, default=0, help="use the first N base rows (exact ground truth recomputed)")
+    ap.add_argument("--limit-queries", type=int, default=0)
+    ap.add_argument("--ef", default="10,20,40,80,120,200,400")
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--M", type=int, default=16)
+    ap.add_argument("--efc", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=2, help="build and batch-search threads of both engines")
+    ap.add_argument("--py-threads", default="1,2,4", help="Python threads of the one-query-at-a-time rows")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--single", type=int, default=2000, help="queries of the single-query timing")
+    ap.add_argument("--single-ef", type=int, default=64)
+    ap.add_argument("--workdir", default=None, help="where the quartz directory goes (default: a temp dir)")
+    ap.add_argument("--out", default=None, help="markdown report (also printed)")
+    ap.add_argument("--engines", default="quartz,c,hnswlib")
+    a = ap.parse_args()
+    command = "/usr/bin/python3 " + " ".join(shlex.quote(x) for x in [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+    efs = [int(x) for x in a.ef.split(",")]
+    py_threads = [int(x) for x in a.py_threads.split(",") if x]
+    engines = set(a.engines.split(","))
+    build = os.path.abspath(a.build)
+    os.environ.setdefault("QUARTZ_LIBRARY", os.path.join(build, "lib", "libquartz.so.1"))
+    sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+    import quartz
+
+    log = lambda *m: print(*m, file=sys.stderr, flush=True)
+    load_before = uptime()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    base = read_vecs(os.path.join(a.data, "base.fvecs"), np.float32)
+    query = read_vecs(os.path.join(a.data, "query.fvecs"), np.float32)
+    gt = read_vecs(os.path.join(a.data, "gt.ivecs"), np.int32)
+    if a.limit_queries:
+        query, gt = query[:a.limit_queries], gt[:a.limit_queries]
+    work = tempfile.mkdtemp(prefix="qz-bench-py-", dir=a.workdir)
+    qpath, gpath = os.path.join(a.data, "query.fvecs"), os.path.join(a.data, "gt.ivecs")
+    if a.limit:
+        base = np.ascontiguousarray(base[:a.limit])
+        log("exact ground truth of %d queries over the first %d rows..." % (len(query), len(base)))
+        gt = exact_gt(base, query, a.k)
+    if a.limit or a.limit_queries:
+        qpath, gpath = os.path.join(work, "query.fvecs"), os.path.join(work, "gt.ivecs")
+        write_vecs(qpath, query)
+        write_vecs(gpath, gt)
+    n, dim = base.shape
+    single_q = query[:min(a.single, len(query))]
+    res = {"efs": efs}
+    dbdir = os.path.join(work, "quartz.db")
+    try:
+        # ---- 1. build through the binding -------------------------------------------
+        log("quartz: building %d x %d through the binding..." % (n, dim))
+        db = quartz.open(dbdir, dim=dim, metric="cosine", M=a.M, ef_construction=a.efc, durability="none",
+                         threads=a.threads, capacity=n)
+        t0 = time.perf_counter()
+        db.add(np.arange(n, dtype=np.uint64), base)
+        res["q_build"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        db.close()
+        res["q_close"] = time.perf_counter() - t0
+        log("quartz: build %.1f s, close %.1f s" % (res["q_build"], res["q_close"]))
+
+        # ---- 2. C on the same directory ---------------------------------------------
+        if "c" in engines:
+            exe = os.path.join(build, "bench", "bench_search_batch")
+            cmd = [exe, dbdir, qpath, gpath, "--ef", a.ef, "--k", str(a.k), "--repeats", str(a.repeats),
+                   "--threads", str(a.threads), "--single", str(a.single), "--single-ef", str(a.single_ef)]
+            log("C: " + " ".join(cmd))
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            log(out.stderr.strip())
+            res["c"] = {}
+            for line in out.stdout.splitlines():
+                kv = dict(re.findall(r"(\w+)=(\S+)", line))
+                if line.startswith("batch"):
+                    res["c"][int(kv["ef"])] = (float(kv["qps"]), float(kv["recall"]))
+                elif line.startswith("single"):
+                    res["c_single_" + kv["api"]] = float(kv["us_per_call"])
+            log(out.stdout.strip())
+
+        # ---- 3. the binding on the same directory -----------------------------------
+        t0 = time.perf_counter()
+        db = quartz.open(dbdir, threads=a.threads, existing=True)
+        res["q_open"] = time.perf_counter() - t0
+        assert len(db) == n
+        res["simd"] = db.stats().simd
+        res["py"] = {}
+        for ef in efs:
+            s, r = best_of(a.repeats, lambda: db.search(query, k=a.k, ef=ef))
+            res["py"][ef] = (len(query) / s, recall(r.ids, gt, a.k))
+            log("python batch ef=%d qps=%.0f recall=%.4f" % (ef, *res["py"][ef]))
+        ef1 = a.single_ef
+        res["py_single"] = per_call_us(a.repeats, single_q, lambda q: db.search(q, k=a.k, ef=ef1))
+        log("python single: %.2f us per call" % res["py_single"])
+        res["py_threads"] = {t: threaded_qps(t, single_q, lambda q: db.search(q, k=a.k, ef=ef1), a.repeats)
+                             for t in py_threads}
+        log("python threads: %s" % res["py_threads"])
+        db.close()
+
+        # ---- 4. hnswlib ---------------------------------------------------------------
+        if "hnswlib" in engines:
+            import hnswlib
+            log("hnswlib: building...")
+            p = hnswlib.Index(space="cosine", dim=dim)
+            t0 = time.perf_counter()
+            p.init_index(max_elements=n, M=a.M, ef_construction=a.efc, random_seed=100)
+            p.add_items(base, np.arange(n), num_threads=a.threads)
+            res["h_build"] = time.perf_counter() - t0
+            log("hnswlib: build %.1f s" % res["h_build"])
+            res["h"] = {}
+            for ef in efs:
+                p.set_ef(ef)
+                s, (labels, _) = best_of(a.repeats, lambda: p.knn_query(query, k=a.k, num_threads=a.threads))
+                res["h"][ef] = (len(query) / s, recall(labels, gt, a.k))
+                log("hnswlib batch ef=%d qps=%.0f recall=%.4f" % (ef, *res["h"][ef]))
+            p.set_ef(a.single_ef)
+            res["h_single"] = per_call_us(a.repeats, single_q, lambda q: p.knn_query(q, k=a.k, num_threads=1))
+            res["h_threads"] = {t: threaded_qps(t, single_q, lambda q: p.knn_query(q, k=a.k, num_threads=1),
+                                                a.repeats) for t in py_threads}
+            log("hnswlib single %.2f us, threads %s" % (res["h_single"], res["h_threads"]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    load_after = uptime()
+    report = render(a, res, n, dim, len(query), command, started, load_before, load_after, quartz)
+    print(report)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(report)
+
+
+def fmt(x, digits=0):
+    return "{:,.{d}f}".format(x, d=digits)
+
+
+def render(a, res, n, dim, nq, command, started, load_before, load_after, quartz):
+    name = os.path.basename(os.path.normpath(a.data))
+    L = []
+    L.append("## Python binding: quartz vs C vs hnswlib (%s)" % name)
+    L.append("")
+    L.append("- Date: %s" % started.strftime("%Y-%m-%d %H:%M UTC"))
+    L.append("- Machine: %s; **shared with up to 5 other agents' jobs during the run**" % machine())
+    L.append("- Load (`uptime`) before: `%s`" % load_before)
+    L.append("- Load (`uptime`) after: `%s`" % load_after)
+    L.append("- quartz: libquartz %s (%s kernels) through bindings/python (ctypes), numpy %s, Python %s" % (
+        quartz.library_version(), res.get("simd", "?"), np.__version__, platform.python_version()))
+    L.append("- hnswlib: Debian python3-hnswlib %s" % dpkg_version("python3-hnswlib"))
+    L.append("- Data: %s, n=%s%s, dim=%d, cosine, %s queries, k=%d" % (
+        name, fmt(n), " (first %s rows; exact ground truth recomputed)" % fmt(n) if a.limit else "", dim, fmt(nq),
+        a.k))
+    L.append("- Parameters: M=%d, ef_construction=%d, %d build and batch-search threads for both engines, "
+             "best of %d timed runs" % (a.M, a.efc, a.threads, a.repeats))
+    L.append("- Command: `%s`" % command)
+    L.append("")
+    L.append("Batch search = all %s queries in one call: `db.search(Q, k, ef)` (binding -> "
+             "`qz_db_search_batch`), `bench/bench_search_batch` (C, same call, same directory and graph), "
+             "`Index.knn_query(Q, k, num_threads)` (hnswlib). Recall@%d = overlap with the first %d "
+             "ground-truth ids." % (fmt(nq), a.k, a.k))
+    L.append("")
+    L.append("| ef | C QPS | Python QPS | Python / C | recall (C) | recall (Python) | hnswlib QPS | recall (hnswlib) "
+             "| quartz Python / hnswlib |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for ef in res["efs"]:
+        c = res.get("c", {}).get(ef)
+        p = res["py"][ef]
+        h = res.get("h", {}).get(ef)
+        L.append("| %d | %s | %s | %s | %s | %.4f | %s | %s | %s |" % (
+            ef, fmt(c[0]) if c else "-", fmt(p[0]), "%.3f" % (p[0] / c[0]) if c else "-",
+            "%.4f" % c[1] if c else "-", p[1], fmt(h[0]) if h else "-", "%.4f" % h[1] if h else "-",
+            "%.2f" % (p[0] / h[0]) if h else "-"))
+    L.append("")
+    L.append("One 10-NN query at ef=%d on the calling thread, microseconds per call (mean over %s queries, "
+             "best of %d):" % (a.single_ef, fmt(min(a.single, nq)), a.repeats))
+    L.append("")
+    L.append("| call | us per call |")
+    L.append("|---|---:|")
+    cs = res.get("c_single_qz_db_search")
+    cb = res.get("c_single_qz_db_search_batch")
+    if cs:
+        L.append("| C `qz_db_search` | %.2f |" % cs)
+    if cb:
+        L.append("| C `qz_db_search_batch`, nq = 1 | %.2f |" % cb)
+    L.append("| Python `db.search(q)` (1-D q) | %.2f |" % res["py_single"])
+    if "h_single" in res:
+        L.append("| Python hnswlib `knn_query(q, num_threads=1)` | %.2f |" % res["h_single"])
+    if cs:
+        L.append("| **binding overhead** over `qz_db_search` | **%.2f** |" % (res["py_single"] - cs))
+    if cb:
+        L.append("| binding overhead over `qz_db_search_batch` nq = 1 | %.2f |" % (res["py_single"] - cb))
+    L.append("")
+    L.append("Python threads, each searching its share of the %s queries one at a time (ef=%d), QPS:" % (
+        fmt(min(a.single, nq)), a.single_ef))
+    L.append("")
+    L.append("| Python threads | quartz | hnswlib |")
+    L.append("|---:|---:|---:|")
+    for t, q in res["py_threads"].items():
+        h = res.get("h_threads", {}).get(t)
+        L.append("| %d | %s | %s |" % (t, fmt(q), fmt(h) if h else "-"))
+    L.append("")
+    L.append("Build (%d threads): quartz through the binding %.1f s (one `db.add`, directory, durability none; "
+             "close %.1f s, reopen %.2f s)%s." % (
+                 a.threads, res["q_build"], res["q_close"], res["q_open"],
+                 ", hnswlib %.1f s" % res["h_build"] if "h_build" in res else ""))
+    L.append("")
+    return "\n".join(L)
+
+
+if __name__ == "__main__":
+    main()
