@@ -15,6 +15,15 @@
  *
  * Usage: bench_search_batch DIR QUERY.fvecs GT.ivecs [--ef 10,20,40] [--k 10]
  *                           [--repeats 3] [--threads T] [--single N] [--single-ef EF]
+ *                           [--readonly] [--serve]
+ * --readonly opens the directory read-only, so that another process (the
+ * Python bench) may hold it open read-only at the same time. --serve runs
+ * no fixed plan: it reads commands from stdin, one per line, and answers
+ * each with one line, so that a caller can interleave its own timings with
+ * these on a busy machine:
+ *   batch EF          one timed qz_db_search_batch() of all queries
+ *   single EF N       N queries one at a time (qz_db_search, then batch nq = 1)
+ *   quit
  * Prints one line per measurement:
  *   batch ef=EF k=K nq=N threads=T recall=R qps=Q seconds=S
  *   single api=qz_db_search ef=EF k=K calls=N us_per_call=U
@@ -43,6 +52,65 @@ static double recall_at(const uint64_t *ids, const size_t *counts, size_t nq, si
     return (double)good / (double)(nq * k);
 }
 
+typedef struct ctx {
+    qz_db *db;
+    const bench_fmat *q;
+    const bench_imat *gt;
+    size_t k;
+    unsigned threads;
+    uint64_t *ids;
+    float *dist;
+    size_t *counts;
+} ctx;
+
+static int die(const char *what, int rc);
+
+/* Fastest of `repeats` batch searches of every query at ef. */
+static int run_batch(const ctx *c, size_t ef, unsigned repeats)
+{
+    qz_search_params sp = QZ_SEARCH_PARAMS_INIT;
+    sp.ef = (uint32_t)ef;
+    double best = 1e300;
+    for (unsigned r = 0; r < repeats; r++) {
+        double t0 = bench_now();
+        int rc = qz_db_search_batch(c->db, c->q->data, c->q->n, c->q->dim, c->k, &sp, c->ids, c->dist, c->counts);
+        double s = bench_now() - t0;
+        if (rc < 0) return die("qz_db_search_batch", rc);
+        if (s < best) best = s;
+    }
+    printf("batch ef=%zu k=%zu nq=%zu threads=%u recall=%.4f qps=%.1f seconds=%.6f\n", ef, c->k, c->q->n,
+           c->threads, recall_at(c->ids, c->counts, c->q->n, c->k, c->gt), (double)c->q->n / best, best);
+    fflush(stdout);
+    return 0;
+}
+
+/* The first n queries one at a time, through both calls; fastest of `repeats` rounds. */
+static int run_single(const ctx *c, size_t ef, size_t n, unsigned repeats)
+{
+    qz_search_params sp = QZ_SEARCH_PARAMS_INIT;
+    sp.ef = (uint32_t)ef;
+    if (n > c->q->n) n = c->q->n;
+    for (int api = 0; api < 2 && n > 0; api++) {
+        double best = 1e300;
+        for (unsigned r = 0; r < repeats; r++) {
+            double t0 = bench_now();
+            for (size_t i = 0; i < n; i++) {
+                size_t found = 0;
+                const float *qi = c->q->data + i * c->q->dim;
+                int rc = api == 0 ? qz_db_search(c->db, qi, c->q->dim, c->k, &sp, c->ids, c->dist, &found)
+                                  : qz_db_search_batch(c->db, qi, 1, c->q->dim, c->k, &sp, c->ids, c->dist, c->counts);
+                if (rc < 0) return die(api == 0 ? "qz_db_search" : "qz_db_search_batch", rc);
+            }
+            double s = bench_now() - t0;
+            if (s < best) best = s;
+        }
+        printf("single api=%s ef=%zu k=%zu calls=%zu us_per_call=%.3f\n", api == 0 ? "qz_db_search" : "qz_db_search_batch",
+               ef, c->k, n, best * 1e6 / (double)n);
+        fflush(stdout);
+    }
+    return 0;
+}
+
 static int die(const char *what, int rc)
 {
     fprintf(stderr, "bench_search_batch: %s: %s: %s\n", what, qz_strerror(rc), qz_errmsg());
@@ -55,6 +123,7 @@ int main(int argc, char **argv)
     size_t efs[MAX_EFS] = {10, 20, 40, 80, 120, 200, 400};
     size_t n_efs = 7, k = 10, single = 2000, single_ef = 64;
     unsigned repeats = 3, threads = 0;
+    int readonly = 0, serve = 0;
     bench_fmat q;
     bench_imat gt;
     char err[512];
@@ -70,6 +139,10 @@ int main(int argc, char **argv)
     gpath = argv[3];
     for (int i = 4; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--readonly") || !strcmp(a, "--serve")) {
+            *(a[2] == 'r' ? &readonly : &serve) = 1;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "bench_search_batch: %s needs a value\n", a);
             return 2;
@@ -108,7 +181,7 @@ int main(int argc, char **argv)
     }
 
     qz_open_options o = QZ_OPEN_OPTIONS_INIT;
-    o.flags = QZ_OPEN_EXISTING;
+    o.flags = QZ_OPEN_EXISTING | (readonly ? QZ_OPEN_READONLY : 0u);
     o.threads = threads;
     qz_db *db = NULL;
     double t0 = bench_now();
@@ -132,41 +205,28 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_search_batch: out of memory\n");
         return 1;
     }
-    for (size_t e = 0; e < n_efs; e++) {
-        qz_search_params sp = QZ_SEARCH_PARAMS_INIT;
-        sp.ef = (uint32_t)efs[e];
-        double best = 1e300;
-        for (unsigned r = 0; r < repeats; r++) {
-            t0 = bench_now();
-            rc = qz_db_search_batch(db, q.data, q.n, q.dim, k, &sp, ids, dist, counts);
-            double s = bench_now() - t0;
-            if (rc < 0) return die("qz_db_search_batch", rc);
-            if (s < best) best = s;
-        }
-        printf("batch ef=%zu k=%zu nq=%zu threads=%u recall=%.4f qps=%.1f seconds=%.4f\n", efs[e], k, q.n, threads,
-               recall_at(ids, counts, q.n, k, &gt), (double)q.n / best, best);
+    ctx c = {db, &q, &gt, k, threads, ids, dist, counts};
+    if (serve) {
+        char line[256];
+        printf("ready\n");
         fflush(stdout);
-    }
-
-    size_t ns = single < q.n ? single : q.n;
-    qz_search_params sp = QZ_SEARCH_PARAMS_INIT;
-    sp.ef = (uint32_t)single_ef;
-    for (int api = 0; api < 2 && ns > 0; api++) {
-        double best = 1e300;
-        for (unsigned r = 0; r < repeats; r++) {
-            t0 = bench_now();
-            for (size_t i = 0; i < ns; i++) {
-                size_t found = 0;
-                rc = api == 0 ? qz_db_search(db, q.data + i * q.dim, q.dim, k, &sp, ids, dist, &found)
-                              : qz_db_search_batch(db, q.data + i * q.dim, 1, q.dim, k, &sp, ids, dist, counts);
-                if (rc < 0) return die(api == 0 ? "qz_db_search" : "qz_db_search_batch", rc);
+        while (fgets(line, sizeof line, stdin)) {
+            size_t ef = 0, n = 0;
+            if (sscanf(line, "batch %zu", &ef) == 1 && ef > 0) {
+                if (run_batch(&c, ef, 1)) return 1;
+            } else if (sscanf(line, "single %zu %zu", &ef, &n) == 2 && ef > 0) {
+                if (run_single(&c, ef, n, 1)) return 1;
+            } else if (!strncmp(line, "quit", 4)) {
+                break;
+            } else {
+                printf("error unknown command\n");
+                fflush(stdout);
             }
-            double s = bench_now() - t0;
-            if (s < best) best = s;
         }
-        printf("single api=%s ef=%zu k=%zu calls=%zu us_per_call=%.3f\n",
-               api == 0 ? "qz_db_search" : "qz_db_search_batch", single_ef, k, ns, best * 1e6 / (double)ns);
-        fflush(stdout);
+    } else {
+        for (size_t e = 0; e < n_efs; e++)
+            if (run_batch(&c, efs[e], repeats)) return 1;
+        if (run_single(&c, single_ef, single, repeats)) return 1;
     }
 
     free(ids);
