@@ -418,9 +418,10 @@ class Database:
         else:
             metas = _Metas(metadata, n)
             mp, ml = metas.ptrs.ctypes.data, metas.lens.ctypes.data
-        if n == 0:
-            return
         ptr = self._enter()
+        if n == 0:
+            self._leave()
+            return
         try:
             rc = self._lib.qz_db_insert_batch(ptr, n, ids.ctypes.data, x.ctypes.data, x.shape[1], mp, ml, flags)
             if rc < 0:
@@ -734,24 +735,34 @@ class KV(MutableMapping):
         finally:
             db._leave()
 
-    def scan(self, prefix=b""):
-        """A list of ``(key, value)`` for every key starting with prefix, ascending."""
+    def _scan(self, prefix, values):
         p = self._key(prefix) if prefix else b""
         out = []
-
-        def visit(kp, kl, vp, vl, user):
-            out.append((ctypes.string_at(kp, kl), ctypes.string_at(vp, vl) if vl else b""))
-            return 0
-
+        if values:
+            def visit(kp, kl, vp, vl, user):
+                out.append((ctypes.string_at(kp, kl), ctypes.string_at(vp, vl) if vl else b""))
+                return 0
+        else:
+            def visit(kp, kl, vp, vl, user):
+                out.append(ctypes.string_at(kp, kl))
+                return 0
         cb = _lib.KV_SCAN_FN(visit)
         self._db._call("qz_kv_scan", p, len(p), cb, None)
         return out
 
+    def scan(self, prefix=b""):
+        """A list of ``(key, value)`` for every key starting with prefix, ascending."""
+        return self._scan(prefix, True)
+
+    def keys(self, prefix=b""):
+        """A list of the keys starting with prefix, ascending."""
+        return self._scan(prefix, False)
+
     def __iter__(self):
-        return iter([k for k, _ in self.scan()])
+        return iter(self._scan(b"", False))
 
     def __len__(self):
-        return len(self.scan())
+        return len(self._scan(b"", False))
 
     def __repr__(self):
         return "<quartz.KV of %r>" % self._db

@@ -213,6 +213,7 @@ def test_kv_mapping(tmp_path):
         assert list(kv) == [b"a", b"b", b"c/x", b"c/y"] and len(kv) == 4
         assert b"a" in kv and b"c/x" in kv and b"zz" not in kv
         assert kv.scan(b"c/") == [(b"c/x", b""), (b"c/y", b"y" * 1000)]
+        assert kv.keys(b"c/") == [b"c/x", b"c/y"] and kv.keys() == list(kv)
         assert dict(kv.items())[b"b"] == b"2"
         del kv[b"b"]
         assert b"b" not in kv and kv.get(b"b") is None

@@ -78,6 +78,7 @@ def test_closed_database_is_einval_everywhere():
         e = expect(quartz.ClosedError, -1, *call)
         assert isinstance(e, ValueError) and isinstance(e, quartz.InvalidArgumentError)
         assert "closed" in e.message
+    e = expect(quartz.ClosedError, -1, db.add, [], np.empty((0, DIM), dtype=np.float32))  # even an empty batch
     with db:  # a closed database is still a context manager; exit closes again (no-op)
         pass
 
