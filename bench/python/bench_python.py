@@ -88,11 +88,22 @@ def best_of(repeats, fn):
 
 
 def per_call_us(repeats, queries, fn):
-    def loop():
+    """(wall, thread CPU) microseconds per call, each the fastest of `repeats` rounds."""
+    wall = cpu = float("inf")
+    for _ in range(repeats):
+        c0, t0 = time.thread_time(), time.perf_counter()
         for q in queries:
             fn(q)
-    s, _ = best_of(repeats, loop)
-    return s * 1e6 / len(queries)
+        wall = min(wall, time.perf_counter() - t0)
+        cpu = min(cpu, time.thread_time() - c0)
+    return wall * 1e6 / len(queries), cpu * 1e6 / len(queries)
+
+
+def timed(fn):
+    """(wall seconds, process CPU seconds, result) of one call."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, time.process_time() - c0, out
 
 
 def threaded_qps(nthreads, queries, fn, repeats):
@@ -238,20 +249,23 @@ def main():
                 out.append(dict(re.findall(r"(\w+)=(\S+)", reply)))
             return out
 
-        res["py"], res["c"] = {}, {}
+        res["py"], res["c"], res["py_cpu"], res["c_cpu"] = {}, {}, {}, {}
         for ef in efs:
-            best_c, best_p, rc_ = float("inf"), float("inf"), None
+            best_c = best_p = cpu_c = cpu_p = float("inf")
+            rc_ = None
             for _ in range(a.repeats):
                 if cproc:
                     kv = c_ask("batch %d" % ef)[0]
                     best_c = min(best_c, float(kv["seconds"]))
+                    cpu_c = min(cpu_c, float(kv["cpu_seconds"]))
                     rc_ = float(kv["recall"])
-                t0 = time.perf_counter()
-                r = db.search(query, k=a.k, ef=ef)
-                best_p = min(best_p, time.perf_counter() - t0)
+                wall, cpu, r = timed(lambda: db.search(query, k=a.k, ef=ef))
+                best_p, cpu_p = min(best_p, wall), min(cpu_p, cpu)
             res["py"][ef] = (len(query) / best_p, recall(r.ids, gt, a.k))
+            res["py_cpu"][ef] = cpu_p * 1e6 / len(query)
             if cproc:
                 res["c"][ef] = (len(query) / best_c, rc_)
+                res["c_cpu"][ef] = cpu_c * 1e6 / len(query)
             log("ef=%d python qps=%.0f recall=%.4f | C qps=%s" % (
                 ef, res["py"][ef][0], res["py"][ef][1], "%.0f recall=%.4f" % res["c"][ef] if cproc else "-"))
 
@@ -270,14 +284,16 @@ def main():
         binding = lambda i: db.search(single_q[i], k=a.k, ef=ef1)
         rounds = max(a.repeats, a.single_rounds)
         idx = range(len(single_q))
-        best = {"py": float("inf"), "raw": float("inf"), "c_s": float("inf"), "c_b": float("inf")}
+        inf = (float("inf"), float("inf"))
+        best = {"py": inf, "raw": inf, "c_s": inf, "c_b": inf}
+        low = lambda x, y: (min(x[0], y[0]), min(x[1], y[1]))
         for _ in range(rounds):
             if cproc:
                 s1, s2 = c_ask("single %d %d" % (ef1, len(single_q)), 2)
-                best["c_s"] = min(best["c_s"], float(s1["us_per_call"]))
-                best["c_b"] = min(best["c_b"], float(s2["us_per_call"]))
-            best["py"] = min(best["py"], per_call_us(1, idx, binding))
-            best["raw"] = min(best["raw"], per_call_us(1, idx, raw))
+                best["c_s"] = low(best["c_s"], (float(s1["us_per_call"]), float(s1["cpu_us_per_call"])))
+                best["c_b"] = low(best["c_b"], (float(s2["us_per_call"]), float(s2["cpu_us_per_call"])))
+            best["py"] = low(best["py"], per_call_us(1, idx, binding))
+            best["raw"] = low(best["raw"], per_call_us(1, idx, raw))
         res["py_single"], res["raw_single"] = best["py"], best["raw"]
         if cproc:
             res["c_single_qz_db_search"], res["c_single_qz_db_search_batch"] = best["c_s"], best["c_b"]
@@ -300,17 +316,22 @@ def main():
             p.add_items(base, np.arange(n), num_threads=a.threads)
             res["h_build"] = time.perf_counter() - t0
             log("hnswlib: build %.1f s" % res["h_build"])
-            res["h"] = {}
+            res["h"], res["h_cpu"] = {}, {}
             for ef in efs:
                 p.set_ef(ef)
-                s, (labels, _) = best_of(a.repeats, lambda: p.knn_query(query, k=a.k, num_threads=a.threads))
-                res["h"][ef] = (len(query) / s, recall(labels, gt, a.k))
+                best_h = cpu_h = float("inf")
+                for _ in range(a.repeats):
+                    wall, cpu, (labels, _) = timed(lambda: p.knn_query(query, k=a.k, num_threads=a.threads))
+                    best_h, cpu_h = min(best_h, wall), min(cpu_h, cpu)
+                res["h"][ef] = (len(query) / best_h, recall(labels, gt, a.k))
+                res["h_cpu"][ef] = cpu_h * 1e6 / len(query)
                 log("hnswlib batch ef=%d qps=%.0f recall=%.4f" % (ef, *res["h"][ef]))
             p.set_ef(a.single_ef)
-            res["h_single"] = per_call_us(a.repeats, single_q, lambda q: p.knn_query(q, k=a.k, num_threads=1))
+            res["h_single"] = per_call_us(max(a.repeats, a.single_rounds), single_q,
+                                          lambda q: p.knn_query(q, k=a.k, num_threads=1))
             res["h_threads"] = {t: threaded_qps(t, single_q, lambda q: p.knn_query(q, k=a.k, num_threads=1),
                                                 a.repeats) for t in py_threads}
-            log("hnswlib single %.2f us, threads %s" % (res["h_single"], res["h_threads"]))
+            log("hnswlib single %s us, threads %s" % (res["h_single"], res["h_threads"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -352,40 +373,52 @@ def render(a, res, n, dim, nq, command, started, load_before, load_after, quartz
              "`Index.knn_query(Q, k, num_threads)` (hnswlib). Recall@%d = overlap with the first %d "
              "ground-truth ids." % (fmt(nq), a.repeats, a.k, a.k))
     L.append("")
-    L.append("| ef | C QPS | Python QPS | Python / C | recall (C) | recall (Python) | hnswlib QPS | recall (hnswlib) "
-             "| quartz Python / hnswlib |")
-    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("| ef | recall@%d C | recall@%d Python | C QPS | Python QPS | **Python / C** | C CPU us/query "
+             "| Python CPU us/query | **C / Python CPU** | hnswlib recall@%d | hnswlib QPS | hnswlib CPU us/query "
+             "| quartz Python / hnswlib QPS |" % (a.k, a.k, a.k))
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for ef in res["efs"]:
         c = res.get("c", {}).get(ef)
+        cc = res.get("c_cpu", {}).get(ef)
         p = res["py"][ef]
+        pc = res["py_cpu"][ef]
         h = res.get("h", {}).get(ef)
-        L.append("| %d | %s | %s | %s | %s | %.4f | %s | %s | %s |" % (
-            ef, fmt(c[0]) if c else "-", fmt(p[0]), "%.3f" % (p[0] / c[0]) if c else "-",
-            "%.4f" % c[1] if c else "-", p[1], fmt(h[0]) if h else "-", "%.4f" % h[1] if h else "-",
-            "%.2f" % (p[0] / h[0]) if h else "-"))
+        hc = res.get("h_cpu", {}).get(ef)
+        L.append("| %d | %s | %.4f | %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %s |" % (
+            ef, "%.4f" % c[1] if c else "-", p[1], fmt(c[0]) if c else "-", fmt(p[0]),
+            "%.3f" % (p[0] / c[0]) if c else "-", "%.1f" % cc if cc else "-", pc,
+            "%.3f" % (cc / pc) if cc else "-", "%.4f" % h[1] if h else "-", fmt(h[0]) if h else "-",
+            "%.1f" % hc if hc else "-", "%.2f" % (p[0] / h[0]) if h else "-"))
+    L.append("")
+    L.append("QPS = queries / wall-clock seconds of the call. CPU us/query = CPU time of the whole process "
+             "(every thread) during the call / queries: on a shared, oversubscribed machine it moves much less "
+             "than the wall clock, because it does not count the time other processes ran instead. "
+             "Python / C (QPS) and C / Python (CPU) at or above 1 mean the binding is as fast as C; the "
+             "binding adds one Python call per batch, so what differs is the machine's noise.")
     L.append("")
     L.append("One 10-NN query at ef=%d on the calling thread, microseconds per call (mean over %s queries, "
-             "fastest of %d interleaved rounds):" % (a.single_ef, fmt(min(a.single, nq)), max(a.repeats, a.single_rounds)))
+             "fastest of %d interleaved rounds; CPU = the calling thread's CPU time):" % (
+                 a.single_ef, fmt(min(a.single, nq)), max(a.repeats, a.single_rounds)))
     L.append("")
-    L.append("| call | us per call |")
-    L.append("|---|---:|")
+    L.append("| call | wall us per call | CPU us per call |")
+    L.append("|---|---:|---:|")
     cs = res.get("c_single_qz_db_search")
     cb = res.get("c_single_qz_db_search_batch")
+    ps, rs = res["py_single"], res["raw_single"]
     if cs:
-        L.append("| C `qz_db_search` | %.2f |" % cs)
+        L.append("| C `qz_db_search` | %.2f | %.2f |" % cs)
     if cb:
-        L.append("| C `qz_db_search_batch`, nq = 1 | %.2f |" % cb)
-    L.append("| Python `db.search(q)` (1-D q) | %.2f |" % res["py_single"])
-    L.append("| ctypes call of `qz_db_search_batch` nq = 1, arguments prepared (no binding code) | %.2f |"
-             % res["raw_single"])
+        L.append("| C `qz_db_search_batch`, nq = 1 | %.2f | %.2f |" % cb)
+    L.append("| ctypes call of `qz_db_search_batch` nq = 1, arguments prepared (no binding code) | %.2f | %.2f |" % rs)
+    L.append("| Python `db.search(q, k=10, ef=%d)` (1-D q) | %.2f | %.2f |" % ((a.single_ef,) + ps))
     if "h_single" in res:
-        L.append("| Python hnswlib `knn_query(q, num_threads=1)` | %.2f |" % res["h_single"])
+        L.append("| Python hnswlib `knn_query(q, k=10, num_threads=1)` | %.2f | %.2f |" % res["h_single"])
     if cs:
-        L.append("| **binding overhead** over `qz_db_search` | **%.2f** |" % (res["py_single"] - cs))
+        L.append("| **binding overhead** over C `qz_db_search` | **%.2f** | **%.2f** |" % (ps[0] - cs[0], ps[1] - cs[1]))
     if cb:
-        L.append("| binding overhead over `qz_db_search_batch` nq = 1 | %.2f |" % (res["py_single"] - cb))
-    L.append("| of which the binding's Python code (over the bare ctypes call) | %.2f |"
-             % (res["py_single"] - res["raw_single"]))
+        L.append("| binding overhead over C `qz_db_search_batch` nq = 1 | %.2f | %.2f |" % (ps[0] - cb[0], ps[1] - cb[1]))
+    L.append("| of which the binding's own Python code (over the bare ctypes call) | %.2f | %.2f |" % (
+        ps[0] - rs[0], ps[1] - rs[1]))
     L.append("")
     L.append("Python threads, each searching its share of the %s queries one at a time (ef=%d), QPS:" % (
         fmt(min(a.single, nq)), a.single_ef))
