@@ -491,3 +491,27 @@ def test_every_status_code_has_its_class_and_builtin():
         assert quartz.strerror(code) and quartz.strerror(code) != quartz.strerror(-999)
     assert len(classes) == len(expected)
     assert quartz.error_class(-999) is quartz.QuartzError
+
+
+def test_a_directory_held_by_another_writer_is_busyerror(tmp_path):
+    import subprocess
+    import sys
+    from conftest import PKG_ROOT
+    d = tmp_path / "held"
+    with quartz.open(d, dim=4) as db:
+        db.add(1, np.ones(4))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, quartz\ndb = quartz.open(sys.argv[1])\nprint('open', flush=True)\n"
+         "sys.stdin.read()\ndb.close()\n", str(d)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=PKG_ROOT))
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        e = expect(quartz.BusyError, -8, quartz.open, d)
+        assert isinstance(e, OSError)
+        with quartz.open(d, readonly=True) as ro:  # readers are welcome
+            assert 1 in ro
+    finally:
+        holder.stdin.close()
+        assert holder.wait(60) == 0
+    with quartz.open(d) as db:  # free again once the other process closed it
+        assert len(db) == 1
