@@ -175,7 +175,10 @@ def main():
     ap.add_argument("--single-rounds", type=int, default=7, help="rounds of the single-query timing (fastest kept)")
     ap.add_argument("--workdir", default=None, help="where the quartz directory goes (default: a temp dir)")
     ap.add_argument("--out", default=None, help="markdown report (also printed)")
-    ap.add_argument("--engines", default="quartz,c,hnswlib")
+    ap.add_argument("--append", action="store_true", help="append the report to --out instead of replacing it")
+    ap.add_argument("--engines", default="quartz,c,hnswlib,fixed",
+                    help="quartz (the binding), c, hnswlib, fixed (the fixed cost of a call on a 100-row database); "
+                         "'fixed' alone skips the large build")
     a = ap.parse_args()
     command = "/usr/bin/python3 " + " ".join(shlex.quote(x) for x in [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
     efs = [int(x) for x in a.ef.split(",")]
@@ -206,148 +209,228 @@ def main():
         write_vecs(gpath, gt)
     n, dim = base.shape
     single_q = query[:min(a.single, len(query))]
-    res = {"efs": efs}
+    res = {"efs": efs, "simd": quartz.simd_backend()}
+    full = bool(engines & {"quartz", "c", "hnswlib"})
     dbdir = os.path.join(work, "quartz.db")
     try:
-        # ---- 1. build through the binding -------------------------------------------
-        log("quartz: building %d x %d through the binding..." % (n, dim))
-        db = quartz.open(dbdir, dim=dim, metric="cosine", M=a.M, ef_construction=a.efc, durability="none",
-                         threads=a.threads, capacity=n)
-        t0 = time.perf_counter()
-        db.add(np.arange(n, dtype=np.uint64), base)
-        res["q_build"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        db.close()
-        res["q_close"] = time.perf_counter() - t0
-        log("quartz: build %.1f s, close %.1f s" % (res["q_build"], res["q_close"]))
-
-        # ---- 2 + 3. C and the binding on the same directory, interleaved --------------
-        # Both processes hold the directory open read-only; each C measurement is
-        # followed at once by the same measurement through the binding, so that
-        # the load of the shared machine hits both alike. Fastest of --repeats.
-        t0 = time.perf_counter()
-        db = quartz.open(dbdir, threads=a.threads, readonly=True)
-        res["q_open"] = time.perf_counter() - t0
-        assert len(db) == n
-        res["simd"] = db.stats().simd
-        cproc = None
-        if "c" in engines:
-            exe = os.path.join(build, "bench", "bench_search_batch")
-            cmd = [exe, dbdir, qpath, gpath, "--k", str(a.k), "--threads", str(a.threads), "--readonly", "--serve"]
-            log("C: " + " ".join(cmd))
-            cproc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            assert cproc.stdout.readline().strip() == "ready"
-
-        def c_ask(line, answers=1):
-            cproc.stdin.write(line + "\n")
-            cproc.stdin.flush()
-            out = []
-            for _ in range(answers):
-                reply = cproc.stdout.readline()
-                if not reply:
-                    raise RuntimeError("bench_search_batch died")
-                out.append(dict(re.findall(r"(\w+)=(\S+)", reply)))
-            return out
-
-        res["py"], res["c"], res["py_cpu"], res["c_cpu"] = {}, {}, {}, {}
-        for ef in efs:
-            best_c = best_p = cpu_c = cpu_p = float("inf")
-            rc_ = None
-            for _ in range(a.repeats):
-                if cproc:
-                    kv = c_ask("batch %d" % ef)[0]
-                    best_c = min(best_c, float(kv["seconds"]))
-                    cpu_c = min(cpu_c, float(kv["cpu_seconds"]))
-                    rc_ = float(kv["recall"])
-                wall, cpu, r = timed(lambda: db.search(query, k=a.k, ef=ef))
-                best_p, cpu_p = min(best_p, wall), min(cpu_p, cpu)
-            res["py"][ef] = (len(query) / best_p, recall(r.ids, gt, a.k))
-            res["py_cpu"][ef] = cpu_p * 1e6 / len(query)
-            if cproc:
-                res["c"][ef] = (len(query) / best_c, rc_)
-                res["c_cpu"][ef] = cpu_c * 1e6 / len(query)
-            log("ef=%d python qps=%.0f recall=%.4f | C qps=%s" % (
-                ef, res["py"][ef][0], res["py"][ef][1], "%.0f recall=%.4f" % res["c"][ef] if cproc else "-"))
-
-        ef1 = a.single_ef
-        # the C call through ctypes with every argument prepared: the floor of any ctypes binding
-        lib = quartz._lib.load()
-        ptr = db._ptr
-        sp = quartz._lib.SearchParams(ctypes.sizeof(quartz._lib.SearchParams), ef1, None, None)
-        spr = ctypes.byref(sp)
-        o_ids = np.empty(a.k, np.uint64)
-        o_d = np.empty(a.k, np.float32)
-        o_c = np.empty(1, np.uintp)
-        oi, od, oc = o_ids.ctypes.data, o_d.ctypes.data, o_c.ctypes.data
-        qa = [single_q[i].ctypes.data for i in range(len(single_q))]
-        raw = lambda i: lib.qz_db_search_batch(ptr, qa[i], 1, dim, a.k, spr, oi, od, oc)
-        binding = lambda i: db.search(single_q[i], k=a.k, ef=ef1)
-        rounds = max(a.repeats, a.single_rounds)
-        idx = range(len(single_q))
-        inf = (float("inf"), float("inf"))
-        best = {"py": inf, "raw": inf, "c_s": inf, "c_b": inf}
-        low = lambda x, y: (min(x[0], y[0]), min(x[1], y[1]))
-        for _ in range(rounds):
-            if cproc:
-                s1, s2 = c_ask("single %d %d" % (ef1, len(single_q)), 2)
-                best["c_s"] = low(best["c_s"], (float(s1["us_per_call"]), float(s1["cpu_us_per_call"])))
-                best["c_b"] = low(best["c_b"], (float(s2["us_per_call"]), float(s2["cpu_us_per_call"])))
-            best["py"] = low(best["py"], per_call_us(1, idx, binding))
-            best["raw"] = low(best["raw"], per_call_us(1, idx, raw))
-        res["py_single"], res["raw_single"] = best["py"], best["raw"]
-        if cproc:
-            res["c_single_qz_db_search"], res["c_single_qz_db_search_batch"] = best["c_s"], best["c_b"]
-            cproc.stdin.write("quit\n")
-            cproc.stdin.close()
-            cproc.wait()
-        log("single: %s" % best)
-        res["py_threads"] = {t: threaded_qps(t, single_q, lambda q: db.search(q, k=a.k, ef=ef1), a.repeats)
-                             for t in py_threads}
-        log("python threads: %s" % res["py_threads"])
-        db.close()
-
-        # ---- 4. hnswlib ---------------------------------------------------------------
-        if "hnswlib" in engines:
-            import hnswlib
-            log("hnswlib: building...")
-            p = hnswlib.Index(space="cosine", dim=dim)
+        if full:
+            # ---- 1. build through the binding -------------------------------------------
+            log("quartz: building %d x %d through the binding..." % (n, dim))
+            db = quartz.open(dbdir, dim=dim, metric="cosine", M=a.M, ef_construction=a.efc, durability="none",
+                             threads=a.threads, capacity=n)
             t0 = time.perf_counter()
-            p.init_index(max_elements=n, M=a.M, ef_construction=a.efc, random_seed=100)
-            p.add_items(base, np.arange(n), num_threads=a.threads)
-            res["h_build"] = time.perf_counter() - t0
-            log("hnswlib: build %.1f s" % res["h_build"])
-            res["h"], res["h_cpu"] = {}, {}
+            db.add(np.arange(n, dtype=np.uint64), base)
+            res["q_build"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            db.close()
+            res["q_close"] = time.perf_counter() - t0
+            log("quartz: build %.1f s, close %.1f s" % (res["q_build"], res["q_close"]))
+
+            # ---- 2 + 3. C and the binding on the same directory, interleaved --------------
+            # Both processes hold the directory open read-only; each C measurement is
+            # followed at once by the same measurement through the binding, so that
+            # the load of the shared machine hits both alike. Fastest of --repeats.
+            t0 = time.perf_counter()
+            db = quartz.open(dbdir, threads=a.threads, readonly=True)
+            res["q_open"] = time.perf_counter() - t0
+            assert len(db) == n
+            res["simd"] = db.stats().simd
+            cproc = None
+            if "c" in engines:
+                exe = os.path.join(build, "bench", "bench_search_batch")
+                cmd = [exe, dbdir, qpath, gpath, "--k", str(a.k), "--threads", str(a.threads), "--readonly", "--serve"]
+                log("C: " + " ".join(cmd))
+                cproc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                assert cproc.stdout.readline().strip() == "ready"
+
+            def c_ask(line, answers=1):
+                cproc.stdin.write(line + "\n")
+                cproc.stdin.flush()
+                out = []
+                for _ in range(answers):
+                    reply = cproc.stdout.readline()
+                    if not reply:
+                        raise RuntimeError("bench_search_batch died")
+                    out.append(dict(re.findall(r"(\w+)=(\S+)", reply)))
+                return out
+
+            res["py"], res["c"], res["py_cpu"], res["c_cpu"] = {}, {}, {}, {}
             for ef in efs:
-                p.set_ef(ef)
-                best_h = cpu_h = float("inf")
+                best_c = best_p = cpu_c = cpu_p = float("inf")
+                rc_ = None
                 for _ in range(a.repeats):
-                    wall, cpu, (labels, _) = timed(lambda: p.knn_query(query, k=a.k, num_threads=a.threads))
-                    best_h, cpu_h = min(best_h, wall), min(cpu_h, cpu)
-                res["h"][ef] = (len(query) / best_h, recall(labels, gt, a.k))
-                res["h_cpu"][ef] = cpu_h * 1e6 / len(query)
-                log("hnswlib batch ef=%d qps=%.0f recall=%.4f" % (ef, *res["h"][ef]))
-            p.set_ef(a.single_ef)
-            res["h_single"] = per_call_us(max(a.repeats, a.single_rounds), single_q,
-                                          lambda q: p.knn_query(q, k=a.k, num_threads=1))
-            res["h_threads"] = {t: threaded_qps(t, single_q, lambda q: p.knn_query(q, k=a.k, num_threads=1),
-                                                a.repeats) for t in py_threads}
-            log("hnswlib single %s us, threads %s" % (res["h_single"], res["h_threads"]))
+                    if cproc:
+                        kv = c_ask("batch %d" % ef)[0]
+                        best_c = min(best_c, float(kv["seconds"]))
+                        cpu_c = min(cpu_c, float(kv["cpu_seconds"]))
+                        rc_ = float(kv["recall"])
+                    wall, cpu, r = timed(lambda: db.search(query, k=a.k, ef=ef))
+                    best_p, cpu_p = min(best_p, wall), min(cpu_p, cpu)
+                res["py"][ef] = (len(query) / best_p, recall(r.ids, gt, a.k))
+                res["py_cpu"][ef] = cpu_p * 1e6 / len(query)
+                if cproc:
+                    res["c"][ef] = (len(query) / best_c, rc_)
+                    res["c_cpu"][ef] = cpu_c * 1e6 / len(query)
+                log("ef=%d python qps=%.0f recall=%.4f | C qps=%s" % (
+                    ef, res["py"][ef][0], res["py"][ef][1], "%.0f recall=%.4f" % res["c"][ef] if cproc else "-"))
+
+            ef1 = a.single_ef
+            # the C call through ctypes with every argument prepared: the floor of any ctypes binding
+            lib = quartz._lib.load()
+            ptr = db._ptr
+            sp = quartz._lib.SearchParams(ctypes.sizeof(quartz._lib.SearchParams), ef1, None, None)
+            spr = ctypes.byref(sp)
+            o_ids = np.empty(a.k, np.uint64)
+            o_d = np.empty(a.k, np.float32)
+            o_c = np.empty(1, np.uintp)
+            oi, od, oc = o_ids.ctypes.data, o_d.ctypes.data, o_c.ctypes.data
+            qa = [single_q[i].ctypes.data for i in range(len(single_q))]
+            raw = lambda i: lib.qz_db_search_batch(ptr, qa[i], 1, dim, a.k, spr, oi, od, oc)
+            binding = lambda i: db.search(single_q[i], k=a.k, ef=ef1)
+            rounds = max(a.repeats, a.single_rounds)
+            idx = range(len(single_q))
+            inf = (float("inf"), float("inf"))
+            best = {"py": inf, "raw": inf, "c_s": inf, "c_b": inf}
+            low = lambda x, y: (min(x[0], y[0]), min(x[1], y[1]))
+            for _ in range(rounds):
+                if cproc:
+                    s1, s2 = c_ask("single %d %d" % (ef1, len(single_q)), 2)
+                    best["c_s"] = low(best["c_s"], (float(s1["us_per_call"]), float(s1["cpu_us_per_call"])))
+                    best["c_b"] = low(best["c_b"], (float(s2["us_per_call"]), float(s2["cpu_us_per_call"])))
+                best["py"] = low(best["py"], per_call_us(1, idx, binding))
+                best["raw"] = low(best["raw"], per_call_us(1, idx, raw))
+            res["py_single"], res["raw_single"] = best["py"], best["raw"]
+            if cproc:
+                res["c_single_qz_db_search"], res["c_single_qz_db_search_batch"] = best["c_s"], best["c_b"]
+                cproc.stdin.write("quit\n")
+                cproc.stdin.close()
+                cproc.wait()
+            log("single: %s" % best)
+            res["py_threads"] = {t: threaded_qps(t, single_q, lambda q: db.search(q, k=a.k, ef=ef1), a.repeats)
+                                 for t in py_threads}
+            log("python threads: %s" % res["py_threads"])
+            db.close()
+
+            # ---- 4. hnswlib ---------------------------------------------------------------
+            if "hnswlib" in engines:
+                import hnswlib
+                log("hnswlib: building...")
+                p = hnswlib.Index(space="cosine", dim=dim)
+                t0 = time.perf_counter()
+                p.init_index(max_elements=n, M=a.M, ef_construction=a.efc, random_seed=100)
+                p.add_items(base, np.arange(n), num_threads=a.threads)
+                res["h_build"] = time.perf_counter() - t0
+                log("hnswlib: build %.1f s" % res["h_build"])
+                res["h"], res["h_cpu"] = {}, {}
+                for ef in efs:
+                    p.set_ef(ef)
+                    best_h = cpu_h = float("inf")
+                    for _ in range(a.repeats):
+                        wall, cpu, (labels, _) = timed(lambda: p.knn_query(query, k=a.k, num_threads=a.threads))
+                        best_h, cpu_h = min(best_h, wall), min(cpu_h, cpu)
+                    res["h"][ef] = (len(query) / best_h, recall(labels, gt, a.k))
+                    res["h_cpu"][ef] = cpu_h * 1e6 / len(query)
+                    log("hnswlib batch ef=%d qps=%.0f recall=%.4f" % (ef, *res["h"][ef]))
+                p.set_ef(a.single_ef)
+                res["h_single"] = per_call_us(max(a.repeats, a.single_rounds), single_q,
+                                              lambda q: p.knn_query(q, k=a.k, num_threads=1))
+                res["h_threads"] = {t: threaded_qps(t, single_q, lambda q: p.knn_query(q, k=a.k, num_threads=1),
+                                                    a.repeats) for t in py_threads}
+                log("hnswlib single %s us, threads %s" % (res["h_single"], res["h_threads"]))
+
+        # ---- 4. the fixed cost of one call ------------------------------------------
+        # On a database of 100 rows a 10-NN query costs C a few microseconds, so
+        # what a call adds on top of the search stands out from the noise.
+        if "fixed" in engines:
+            res["fixed"] = fixed_cost(a, build, quartz, base, qpath, gpath, query, work, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     load_after = uptime()
-    report = render(a, res, n, dim, len(query), command, started, load_before, load_after, quartz)
+    report = render(a, res, n, dim, len(query), command, started, load_before, load_after, quartz, full)
     print(report)
     if a.out:
-        with open(a.out, "w") as f:
-            f.write(report)
+        with open(a.out, "a" if a.append else "w") as f:
+            f.write(("\n" if a.append else "") + report)
 
 
 def fmt(x, digits=0):
     return "{:,.{d}f}".format(x, d=digits)
 
 
-def render(a, res, n, dim, nq, command, started, load_before, load_after, quartz):
+def fixed_cost(a, build, quartz, base, qpath, gpath, query, work, log, rows=100, calls=2000, rounds=15):
+    """Per-call wall and CPU microseconds of a 10-NN query (ef 10) on a 100-row
+    database: C (qz_db_search, qz_db_search_batch nq = 1), the bare ctypes call,
+    db.search(1-D q) and hnswlib's knn_query, interleaved, fastest of `rounds`."""
+    d = os.path.join(work, "tiny.db")
+    with quartz.open(d, dim=base.shape[1], metric="cosine", M=a.M, ef_construction=a.efc, durability="none") as db:
+        db.add(np.arange(rows), base[:rows])
+    db = quartz.open(d, readonly=True)
+    qs = np.ascontiguousarray(query[:calls])
+    ef, k = 10, a.k
+    cmd = [os.path.join(build, "bench", "bench_search_batch"), d, qpath, gpath, "--k", str(k), "--readonly", "--serve"]
+    cproc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert cproc.stdout.readline().strip() == "ready"
+    lib = quartz._lib.load()
+    sp = quartz._lib.SearchParams(ctypes.sizeof(quartz._lib.SearchParams), ef, None, None)
+    spr = ctypes.byref(sp)
+    out = np.empty(2 * k + 1, np.uint64)
+    oi = out.ctypes.data
+    qa = [qs[i].ctypes.data for i in range(len(qs))]
+    ptr, dim = db._ptr, base.shape[1]
+    import hnswlib
+    h = hnswlib.Index(space="cosine", dim=dim)
+    h.init_index(max_elements=rows, M=a.M, ef_construction=a.efc, random_seed=100)
+    h.add_items(base[:rows], np.arange(rows), num_threads=1)
+    h.set_ef(ef)
+    idx = range(len(qs))
+    fns = {
+        "raw": lambda i: lib.qz_db_search_batch(ptr, qa[i], 1, dim, k, spr, oi, oi + 8 * k, oi + 12 * k),
+        "py": lambda i: db.search(qs[i], k=k, ef=ef),
+        "h": lambda i: h.knn_query(qs[i], k=k, num_threads=1),
+    }
+    inf = (float("inf"), float("inf"))
+    best = dict.fromkeys(["c_s", "c_b", "raw", "py", "h"], inf)
+    low = lambda x, y: (min(x[0], y[0]), min(x[1], y[1]))
+    for _ in range(rounds):
+        cproc.stdin.write("single %d %d\n" % (ef, len(qs)))
+        cproc.stdin.flush()
+        for key in ("c_s", "c_b"):
+            kv = dict(re.findall(r"(\w+)=(\S+)", cproc.stdout.readline()))
+            best[key] = low(best[key], (float(kv["us_per_call"]), float(kv["cpu_us_per_call"])))
+        for key, fn in fns.items():
+            best[key] = low(best[key], per_call_us(1, idx, fn))
+    cproc.stdin.write("quit\n")
+    cproc.stdin.close()
+    cproc.wait()
+    db.close()
+    log("fixed cost: %s" % best)
+    best.update(rows=rows, calls=len(qs), rounds=rounds, ef=ef)
+    return best
+
+
+def render_fixed(a, f):
+    L = ["The fixed cost of one call: a 10-NN query at ef=%d on a database of the first %d rows (so that "
+         "the search itself is a few microseconds), %s queries per round, fastest of %d interleaved rounds "
+         "(wall clock, and CPU time of the calling thread):" % (f["ef"], f["rows"], fmt(f["calls"]), f["rounds"]),
+         "", "| call | wall us per call | CPU us per call |", "|---|---:|---:|"]
+    L.append("| C `qz_db_search` | %.2f | %.2f |" % f["c_s"])
+    L.append("| C `qz_db_search_batch`, nq = 1 | %.2f | %.2f |" % f["c_b"])
+    L.append("| ctypes call of `qz_db_search_batch` nq = 1, arguments prepared (no binding code) | %.2f | %.2f |"
+             % f["raw"])
+    L.append("| Python `db.search(q, k=10, ef=10)` | %.2f | %.2f |" % f["py"])
+    L.append("| Python hnswlib `knn_query(q, k=10, num_threads=1)` (its own 100-row index) | %.2f | %.2f |" % f["h"])
+    L.append("| **binding overhead** over C `qz_db_search` | **%.2f** | **%.2f** |" % (
+        f["py"][0] - f["c_s"][0], f["py"][1] - f["c_s"][1]))
+    L.append("| binding overhead over C `qz_db_search_batch` nq = 1 | %.2f | %.2f |" % (
+        f["py"][0] - f["c_b"][0], f["py"][1] - f["c_b"][1]))
+    L.append("| of which the binding's own Python code (over the bare ctypes call) | %.2f | %.2f |" % (
+        f["py"][0] - f["raw"][0], f["py"][1] - f["raw"][1]))
+    L.append("")
+    return L
+
+
+def render(a, res, n, dim, nq, command, started, load_before, load_after, quartz, full=True):
     name = os.path.basename(os.path.normpath(a.data))
     L = []
     L.append("## Python binding: quartz vs C vs hnswlib (%s)" % name)
@@ -366,6 +449,9 @@ def render(a, res, n, dim, nq, command, started, load_before, load_after, quartz
              "best of %d timed runs" % (a.M, a.efc, a.threads, a.repeats))
     L.append("- Command: `%s`" % command)
     L.append("")
+    if not full:
+        L.extend(render_fixed(a, res["fixed"]))
+        return "\n".join(L)
     L.append("Batch search = all %s queries in one call: `db.search(Q, k, ef)` (binding -> "
              "`qz_db_search_batch`), `bench/bench_search_batch --serve` (C, same call, on the same directory and graph, both "
              "processes holding it open read-only; each C run is followed at once by the Python run, and the "
@@ -434,6 +520,8 @@ def render(a, res, n, dim, nq, command, started, load_before, load_after, quartz
                  a.threads, res["q_build"], res["q_close"], res["q_open"],
                  ", hnswlib %.1f s" % res["h_build"] if "h_build" in res else ""))
     L.append("")
+    if "fixed" in res:
+        L.extend(render_fixed(a, res["fixed"]))
     return "\n".join(L)
 
 
