@@ -9,9 +9,11 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/internal.h"
 #include "os/dirlock.h"
+#include "persist/format.h"
 #include "storage/storage.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -24,6 +26,19 @@ int qz__engine_open_dir(const char *path, const qz__config *cfg, qz_db **out)
     int readonly = (cfg->flags & QZ__CFG_READONLY) != 0;
     if (!*path) return qz__err(QZ_EINVAL, "path is empty");
     if (!qz__storage_lmdb_exists(path)) {
+        /* A log beside a missing or empty data.mdb: the database was there
+         * (a new database's log is made after LMDB wrote data.mdb's meta
+         * pages) and lost its main file. That is damage to report, not a
+         * directory to start afresh in (its data would be silently gone),
+         * whatever options came with the open. */
+        char *lp = qz__strdup2(path, "/quartz.log");
+        if (!lp) return qz__err(QZ_ENOMEM, "out of memory opening %s", path);
+        struct stat ls;
+        int orphan = stat(lp, &ls) == 0 && S_ISREG(ls.st_mode) && ls.st_size >= (off_t)QZ__WAL_HEADER_SIZE_V1;
+        qz__free(lp);
+        if (orphan)
+            return qz__err(QZ_ECORRUPT, "%s/data.mdb is missing or empty, but %s/quartz.log is there: the "
+                           "directory held a database and is damaged", path, path);
         if (readonly || (cfg->flags & QZ__CFG_EXISTING)) return qz__err(QZ_ENOTFOUND, "%s holds no database", path);
         /* Check everything a new database needs before anything is created
          * on disk, so a failed open leaves no files. */

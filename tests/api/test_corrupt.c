@@ -626,6 +626,15 @@ static void data_mdb_truncated_to_zero_or_missing_is_not_a_new_empty_database(vo
         if (c) assert_int_equal(unlink(f), 0);
         else assert_int_equal(truncate(f, 0), 0);
         expect_error(d, c ? "data.mdb deleted" : "data.mdb truncated to 0 bytes", QZ_ECORRUPT);
+        /* Without options (no dimensions) it is the same damage, not
+         * "dimensions is required for a new database". */
+        qz_open_options none = QZ_OPEN_OPTIONS_INIT;
+        qz_db *db = NULL;
+        assert_int_equal(qz_db_open(d, &none, &db), QZ_ECORRUPT);
+        assert_null(db);
+        assert_non_null(strstr(qz_errmsg(), "data.mdb is missing or empty"));
+        assert_int_equal(qz_db_open(d, NULL, &db), QZ_ECORRUPT);
+        assert_null(db);
         free(d);
     }
 }
