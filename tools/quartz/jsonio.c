@@ -420,10 +420,14 @@ static int parse_vector(const cJSON *arr, size_t col, json_record *rec, char *er
             return -1;
         }
         double d = c->valuedouble;
-        if (!isfinite(d) || fabs(d) > (double)FLT_MAX) {
+        /* Text that rounds to a finite float is in range: 3.4028235e38,
+         * the shortest text of FLT_MAX, is above FLT_MAX as a double. Past
+         * the midpoint between FLT_MAX and 2^128 it would round to infinity. */
+        if (!isfinite(d) || fabs(d) >= 0x1.ffffffp127) {
             lex_fail(err, errcap, col, "\"vector\" component %zu is outside the float range", rec->dims + 1);
             return -1;
         }
+        if (fabs(d) > (double)FLT_MAX) d = d < 0 ? -(double)FLT_MAX : (double)FLT_MAX;
         if (rec->dims == rec->vec_cap) {
             size_t nc = rec->vec_cap ? rec->vec_cap * 2 : 64;
             if (nc > QZ_MAX_DIMENSIONS) nc = QZ_MAX_DIMENSIONS;
