@@ -201,6 +201,9 @@ int cli_json_lex(const char *s, size_t n, cli_json_spans *sp, char *err, size_t 
 /* Parse one JSON line {"id":..., "vector":[...], "metadata":...} (cJSON).
  * Returns 0, or -1 with "column N: ..." in err. */
 int json_parse_record(const char *line, size_t len, json_record *rec, char *err, size_t errcap);
+/* on=1: give cJSON a bump allocator emptied after each parsed line (no
+ * tree may outlive the call that parsed it); on=0: back to malloc/free. */
+void cli_json_arena(int on);
 /* 1 if the bytes are exactly one JSON value (with optional whitespace). */
 int cli_json_is_valid(const char *s, size_t len);
 /* Copy a valid JSON text without the whitespace outside strings. dst needs

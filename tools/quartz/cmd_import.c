@@ -448,6 +448,7 @@ int cmd_import(int argc, char **argv)
 
     /* The first record tells the dimension for --create without --dim. */
     double t0 = cli_now();
+    cli_json_arena(1); /* until the reading pass ends */
     int have = next_record(cmd, &r, NULL);
     if (have < 0) {
         rc = CLI_FAIL;
@@ -630,6 +631,7 @@ int cmd_import(int argc, char **argv)
     }
     free(ids);
     ids = NULL;
+    cli_json_arena(0);
     if (fflush(sp.f) != 0 || fseek(sp.f, 0, SEEK_SET) != 0) {
         cli_progress_clear(&prog);
         rc = cli_fail(cmd, "writing the temporary file: %s", strerror(errno ? errno : EIO));
@@ -688,6 +690,7 @@ int cmd_import(int argc, char **argv)
         fprintf(stderr, "imported %llu row%s in %.2f s (%.0f rows/s)\n", (unsigned long long)done, done == 1 ? "" : "s", secs,
                 secs > 0 ? (double)done / secs : 0.0);
 out:
+    cli_json_arena(0);
     if (db) qz_db_close(db);
     if (r.in && r.in != stdin) fclose(r.in);
     free(r.fbuf);
