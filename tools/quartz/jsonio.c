@@ -617,6 +617,7 @@ void cli_format_float(char *buf, size_t cap, float v)
     /* The reader turns text into a double (strtod, in cJSON) and then into
      * a float; check the candidate along the same path. 9 significant
      * digits always read back (FLT_DECIMAL_DIG). */
+    if (!buf || cap == 0) return;
     for (int prec = 6; prec <= 9; prec++) {
         snprintf(buf, cap, "%.*g", prec, (double)v);
         if ((float)strtod(buf, NULL) == v) return;
@@ -638,14 +639,35 @@ cJSON *cli_ju64(uint64_t v)
     return cJSON_CreateRaw(buf);
 }
 
+/* Write the escape \u00XX of byte c; returns the end. */
+static char *put_u00(char *o, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef";
+    memcpy(o, "\\u00", 4);
+    o[4] = hex[c >> 4];
+    o[5] = hex[c & 15];
+    return o + 6;
+}
+
 /* The JSON string literal of the bytes into a malloc'd NUL-terminated
  * buffer: '"' and '\' escaped, control bytes as \n \r \t \b \f or \u00XX,
  * valid UTF-8 kept, each other byte as the code point U+00XX. */
 static char *string_literal(const void *data, size_t len)
 {
     const unsigned char *p = data;
-    if (len > (SIZE_MAX - 3) / 6) return NULL;
-    char *out = malloc(len * 6 + 3), *o = out;
+    /* The exact size first: a value may be 16 MiB. */
+    size_t need = 3;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        size_t n = c == '"' || c == '\\' ? 1 : c < 0x20 || c == 0x7f ? 0 : cli_utf8_len(p + i, len - i);
+        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f')
+            need += 2, i++;
+        else if (n == 0)
+            need += 6, i++;
+        else
+            need += n, i += n;
+    }
+    char *out = malloc(need), *o = out;
     if (!out) return NULL;
     *o++ = '"';
     for (size_t i = 0; i < len;) {
@@ -661,13 +683,13 @@ static char *string_literal(const void *data, size_t len)
             case '\t': memcpy(o, "\\t", 2), o += 2; break;
             case '\b': memcpy(o, "\\b", 2), o += 2; break;
             case '\f': memcpy(o, "\\f", 2), o += 2; break;
-            default: o += snprintf(o, 7, "\\u%04x", c);
+            default: o = put_u00(o, c);
             }
             i++;
         } else {
             size_t n = cli_utf8_len(p + i, len - i);
             if (n == 0) { /* not UTF-8: the byte as the code point U+00XX */
-                o += snprintf(o, 7, "\\u%04x", c);
+                o = put_u00(o, c);
                 i++;
             } else {
                 memcpy(o, p + i, n);
