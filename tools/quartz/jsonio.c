@@ -40,10 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* cJSON copies a number into a 64-byte buffer before strtod: longer number
- * text would be cut short, so the lexer refuses it. */
-#define JSON_MAX_NUMBER 63
-
 static void lex_fail(char *err, size_t errcap, size_t col, const char *fmt, ...) CLI_PRINTF(4, 5);
 
 static void lex_fail(char *err, size_t errcap, size_t col, const char *fmt, ...)
@@ -229,11 +225,6 @@ int cli_json_lex(const char *s, size_t n, cli_json_spans *sp, char *err, size_t 
                 if (e == start) e = start + 1;
                 lex_fail(err, errcap, start, "%s in the number '%.*s'", why, (int)(e - start < 40 ? e - start : 40),
                          s + start);
-                return -1;
-            }
-            if (i - start > JSON_MAX_NUMBER) {
-                lex_fail(err, errcap, start, "number of %zu characters (at most %d are read)", i - start,
-                         JSON_MAX_NUMBER);
                 return -1;
             }
             last_end = i;
