@@ -451,6 +451,7 @@ int cmd_import(int argc, char **argv)
     cli_json_arena(1); /* until the reading pass ends */
     int have = next_record(cmd, &r, NULL);
     if (have < 0) {
+        report_partial(cmd, 0);
         rc = CLI_FAIL;
         goto out;
     }
