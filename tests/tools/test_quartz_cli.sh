@@ -256,6 +256,170 @@ for m in cosine l2 ip hamming; do
     expect_match "stats names the metric $m" "^metric: +$m\$" "$("$Q" stats "db-$m")"
 done
 
+# ---- JSON on cJSON: float round trip, exact ids, errors that change nothing ----
+
+# Float32 round trip, bit for bit: rows of random finite bit patterns (normal,
+# subnormal, signed zeros, the extremes) go in as fvecs, out as `get --json`,
+# back in as JSON lines, and out again; the bits are compared with the file.
+perl -e '
+    srand(11);
+    my @special = (0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007fffff, 0x00800000,
+                   0x7f7fffff, 0xff7fffff, 0x3f800000, 0x3dcccccd, 0x4b800001, 0x3eaaaaab);
+    open(my $f, ">", "bits.fvecs") or die;
+    binmode $f;
+    for my $i (0 .. 99) {
+        my @w;
+        for my $j (0 .. 15) {
+            my $u;
+            if ($i == 0 && $j < @special) { $u = $special[$j]; }
+            else { do { $u = int(rand(65536)) << 16 | int(rand(65536)); } while (($u >> 23 & 0xff) == 0xff); }
+            push @w, $u;
+        }
+        print $f pack("l<", 16), pack("L<16", @w);
+    }'
+expect_rc "import random float32 bit patterns (fvecs)" 0 "$Q" import rt1 bits.fvecs --create --metric l2 -q
+: >rt.jsonl
+for i in $(seq 0 99); do "$Q" get rt1 "$i" --json >>rt.jsonl; done
+expect_eq "get --json exports every row" 100 "$(wc -l <rt.jsonl | tr -d ' ')"
+expect_rc "the exported JSON imports back" 0 "$Q" import rt2 rt.jsonl --create --metric l2 -q
+: >rt2.jsonl
+for i in $(seq 0 99); do "$Q" get rt2 "$i" --json >>rt2.jsonl; done
+if cmp -s rt.jsonl rt2.jsonl; then
+    ok "export, import, export gives the same text"
+else
+    bad "export, import, export gives the same text" "$(diff rt.jsonl rt2.jsonl | head -n 4)"
+fi
+if command -v python3 >/dev/null 2>&1; then
+    # python's float() is correctly rounded; struct packs the float32.
+    run python3 -c '
+import json, struct, sys
+raw = open("bits.fvecs", "rb").read()
+rows = [json.loads(l, parse_int=float) for l in open("rt2.jsonl")]  # "-0" is a float here
+bad = 0
+for r in rows:
+    off = int(r["id"]) * 68
+    want = struct.unpack("<16I", raw[off + 4:off + 68])
+    got = tuple(struct.unpack("<I", struct.pack("<f", x))[0] for x in r["vector"])
+    if want != got:
+        bad += 1
+        print("row", r["id"], [hex(w) for w in want], [hex(g) for g in got])
+print("rows", len(rows), "mismatches", bad)
+sys.exit(1 if bad or len(rows) != 100 else 0)'
+    if [ "$RC" -eq 0 ]; then ok "float32 round trip is bit-exact ($OUT)"; else bad "float32 round trip is bit-exact" "$OUT $ERR"; fi
+else
+    echo "skip float32 bit check: no python3"
+fi
+expect_match "floats print with the fewest digits" \
+    '"vector":\[0,-0,1\.4013e-45,-1\.4013e-45,1\.1754942e-38,1\.1754944e-38,3\.4028235e\+38,-3\.4028235e\+38,1,0\.1,16777218,0\.33333334,' \
+    "$(head -n 1 rt.jsonl)"
+
+# Ids above 2^53 are exact (read from their own text, not through a double).
+printf '%s\n' '{"id": 9007199254740993, "vector": [1, 0, 0, 0, 0, 0, 0, 0], "metadata": {"n": 9007199254740993}}' \
+    '{"id": 18446744073709551615, "vector": [0, 1, 0, 0, 0, 0, 0, 0]}' >bigid.jsonl
+expect_rc "import ids above 2^53" 0 "$Q" import bigdb bigid.jsonl --create --metric l2 -q
+expect_rc "get 2^53+1" 0 "$Q" get bigdb 9007199254740993 --json
+expect_eq "id and integer metadata above 2^53 are kept exactly" \
+    '{"id":9007199254740993,"vector":[1,0,0,0,0,0,0,0],"metadata":{"n":9007199254740993}}' "$OUT"
+expect_rc "2^53 itself is not there (no rounding)" 1 "$Q" get bigdb 9007199254740992
+expect_rc "get 2^64-1" 0 "$Q" get bigdb 18446744073709551615
+expect_rc "search --json names the id exactly" 0 "$Q" search bigdb --vector 0,1,0,0,0,0,0,0 -k 1 --json
+expect_match "search --json id 2^64-1" '^\{"rank":1,"id":18446744073709551615,"distance":0\}$' "$OUT"
+echo '{"id": 18446744073709551616, "vector": [1, 1, 0, 0, 0, 0, 0, 0]}' >toobig.jsonl
+expect_rc "id 2^64: exit 1" 1 "$Q" import bigdb toobig.jsonl
+expect_match "id 2^64 is named" \
+    '^quartz: import: toobig\.jsonl:1: invalid JSON: column 8: "id" is larger than 18446744073709551615$' "$ERR"
+expect_eq "id 2^64 stored nothing" 2 "$(count_of bigdb)"
+
+# Malformed lines: each names its line and column; with --batch 1 the rows
+# before it would be batches of their own, and still nothing is stored.
+snapshot() { "$Q" get db 1037 --json; "$Q" get db 5002 --json; count_of db; }
+before_snap=$(snapshot)
+good='{"id": 9101, "vector": [1, 1, 1, 1, 1, 1, 1, 1]}'
+check_bad_line() { # NAME LINE3 REGEX
+    printf '%s\n%s\n%s\n' "$good" '{"id": 9102, "vector": [2, 2, 2, 2, 2, 2, 2, 2]}' "$2" >bad.jsonl
+    expect_rc "$1: exit 1" 1 "$Q" import db bad.jsonl --batch 1
+    expect_match "$1: the line and the fault are named" \
+        "^quartz: import: bad\\.jsonl:3: invalid JSON: column [0-9]+: $3" "$ERR"
+}
+check_bad_line "trailing comma" '{"id": 9103, "vector": [3, 3, 3, 3, 3, 3, 3, 3],}' "trailing comma before '\\}'"
+check_bad_line "missing comma" '{"id": 9103 "vector": [3, 3, 3, 3, 3, 3, 3, 3]}' 'invalid JSON near'
+check_bad_line "unterminated line" '{"id": 9103, "vector": [3, 3, 3' 'the line ends inside the JSON value'
+check_bad_line "leading zero" '{"id": 09103, "vector": [3, 3, 3, 3, 3, 3, 3, 3]}' 'numbers must not have leading zeros'
+check_bad_line "bad escape" '{"id": 9103, "vector": [3, 3, 3, 3, 3, 3, 3, 3], "metadata": "\q"}' "invalid escape '.q'"
+check_bad_line "lone surrogate" '{"id": 9103, "vector": [3, 3, 3, 3, 3, 3, 3, 3], "metadata": "\ud800"}' 'invalid JSON near'
+check_bad_line "unknown key" '{"id": 9103, "vec": [3, 3, 3, 3, 3, 3, 3, 3]}' 'unknown key "vec"'
+check_bad_line "duplicate key" '{"id": 9103, "id": 9104, "vector": [3, 3, 3, 3, 3, 3, 3, 3]}' 'key "id" appears twice'
+check_bad_line "string id" '{"id": "9103", "vector": [3, 3, 3, 3, 3, 3, 3, 3]}' \
+    '"id" must be a non-negative integer, found a string'
+check_bad_line "negative id" '{"id": -1, "vector": [3, 3, 3, 3, 3, 3, 3, 3]}' '"id" must be a non-negative integer$'
+check_bad_line "fractional id" '{"id": 1.5, "vector": [3, 3, 3, 3, 3, 3, 3, 3]}' \
+    '"id" must be a non-negative integer without fraction'
+check_bad_line "non-number component" '{"id": 9103, "vector": [3, 3, true, 3, 3, 3, 3, 3]}' \
+    '"vector" component 3 must be a number, found a boolean'
+check_bad_line "float overflow" '{"id": 9103, "vector": [3, 3, 3, 1e39, 3, 3, 3, 3]}' \
+    '"vector" component 4 is outside the float range'
+check_bad_line "NaN" '{"id": 9103, "vector": [3, NaN, 3, 3, 3, 3, 3, 3]}' "'NaN': JSON has no NaN or infinity"
+check_bad_line "-Infinity" '{"id": 9103, "vector": [3, -Infinity, 3, 3, 3, 3, 3, 3]}' \
+    "'-Infinity': JSON has no NaN or infinity"
+check_bad_line "control byte in a string" $'{"id": 9103, "vector": [3, 3, 3, 3, 3, 3, 3, 3], "metadata": "a\tb"}' \
+    'control byte 0x09 inside a string'
+check_bad_line "invalid UTF-8" $'{"id": 9103, "vector": [3, 3, 3, 3, 3, 3, 3, 3], "metadata": "\xc3("}' \
+    'invalid UTF-8 inside a string'
+check_bad_line "not an object" '[9103, [3, 3, 3, 3, 3, 3, 3, 3]]' "expected a JSON object '\\{', found '\\['"
+check_bad_line "no vector" '{"id": 9103}' 'the object has no "vector"'
+check_bad_line "junk after the object" '{"id": 9103, "vector": [3, 3, 3, 3, 3, 3, 3, 3]} {}' \
+    "unexpected '\\{' after the JSON value"
+expect_eq "malformed lines stored nothing" "$before_snap" "$(snapshot)"
+expect_rc "get of the good first line of a failed import fails" 1 "$Q" get db 9101
+
+# NaN in fvecs input (row 5 of 8, batches of 2): named, nothing stored.
+perl -e 'open(my $f, ">", "nan.fvecs") or die; binmode $f;
+    for my $r (0 .. 7) {
+        my @v = map { $r + $_ / 10 } 1 .. 8;
+        print $f pack("l<", 8), pack("f<3", @v[0 .. 2]),
+            ($r == 5 ? pack("L<", 0x7fc00000) : pack("f<", $v[3])), pack("f<4", @v[4 .. 7]);
+    }'
+expect_rc "NaN in fvecs: exit 1" 1 "$Q" import db nan.fvecs --start-id 9200 --batch 2
+expect_match "NaN in fvecs names the row and component" \
+    '^quartz: import: vector has a NaN or infinite component: nan\.fvecs: row 5: vector component 3 is NaN$' "$ERR"
+expect_match "NaN in fvecs: nothing imported" 'nothing was imported' "$ERR"
+expect_rc "NaN in fvecs: the first row is not there" 1 "$Q" get db 9200
+
+# An --upsert that fails on its last line leaves the earlier lines' ids as they were.
+{
+    echo '{"id": 5002, "vector": [7, 7, 7, 7, 7, 7, 7, 7], "metadata": "replaced"}'
+    echo '{"id": 9301, "vector": [7, 7, 7, 7, 7, 7, 7, 7]}'
+    echo '{"id": 9302, "vector": [7, 7, 7]}'
+} >upsert-bad.jsonl
+expect_rc "failed --upsert: exit 1" 1 "$Q" import db upsert-bad.jsonl --upsert --batch 1
+expect_match "failed --upsert names the line" 'upsert-bad\.jsonl:3: vector has 3 dimensions, database expects 8' "$ERR"
+expect_eq "failed --upsert replaced nothing" "$before_snap" "$(snapshot)"
+
+# An id twice in the input, and an existing id on a late line.
+printf '%s\n%s\n%s\n' "$good" '{"id": 9102, "vector": [2, 2, 2, 2, 2, 2, 2, 2]}' "$good" >twice.jsonl
+expect_rc "an id twice in the input: exit 1" 1 "$Q" import db twice.jsonl --upsert --batch 1
+expect_match "both lines are named" \
+    'twice\.jsonl:3: id 9101 appears twice in the input; the first is at twice\.jsonl:1' "$ERR"
+printf '%s\n%s\n' "$good" '{"id": 1037, "vector": [2, 2, 2, 2, 2, 2, 2, 2]}' >late-existing.jsonl
+expect_rc "an existing id on line 2: exit 1" 1 "$Q" import db late-existing.jsonl --batch 1
+expect_match "the existing id is named with its line" 'late-existing\.jsonl:2: id 1037 already exists' "$ERR"
+expect_eq "duplicate ids stored nothing" "$before_snap" "$(snapshot)"
+
+# --create with bad input creates nothing; standard input is checked the same way.
+expect_rc "import --create of a bad file: exit 1" 1 "$Q" import never-db bad.jsonl --create
+if [ -e never-db ]; then bad "a failed import --create creates nothing"; else ok "a failed import --create creates nothing"; fi
+expect_rc "import from standard input" 0 sh -c '"$1" import stdin-db - --format jsonl --create -q < bigid.jsonl' sh "$Q"
+expect_eq "standard input imported" 2 "$(count_of stdin-db)"
+expect_rc "a bad line on standard input: exit 1" 1 sh -c '"$1" import stdin-db - --format jsonl < bad.jsonl' sh "$Q"
+expect_match "standard input lines are named" '^quartz: import: <stdin>:3: invalid JSON' "$ERR"
+expect_eq "a bad standard input stored nothing" 2 "$(count_of stdin-db)"
+
+# Bytes that are not text come out as JSON string escapes.
+printf 'a\000b\377c"' >raw.bin
+expect_rc "kv put of binary bytes" 0 sh -c '"$1" kv put db bin < raw.bin' sh "$Q"
+expect_rc "kv scan --json of binary bytes" 0 "$Q" kv scan db bin --json
+expect_eq "binary bytes become \\u escapes" $'[\n{"key":"bin","value":"a\\u0000b\\u00ffc\\""}\n]' "$OUT"
+
 echo
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

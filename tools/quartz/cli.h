@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
 #include <quartz.h>
 
 #define CLI_OK 0
@@ -152,15 +153,9 @@ int cli_fvecs_read(FILE *f, float **buf, size_t *cap, uint32_t *dim, char *err, 
  * \xNN), so one record stays on one line. Backslashes are kept as they are,
  * so JSON text reads naturally; --json output or `kv get` give exact bytes. */
 void cli_print_escaped(FILE *f, const void *data, size_t len);
-/* A JSON string literal of the bytes (invalid UTF-8 bytes become \u00XX). */
-void cli_json_string(FILE *f, const void *data, size_t len);
-/* A float as a JSON number (shortest text that reads back the same float). */
-void cli_json_float(FILE *f, float v);
-/* Format a float for text output the same way. */
+/* Format a float for text output: the fewest of 6..9 significant digits
+ * that read back as the same float (as JSON output does, jsonio.c). */
 void cli_print_float(FILE *f, float v);
-/* Metadata as a JSON value: raw when it is valid JSON, else as a string;
- * null when len is 0. */
-void cli_json_meta(FILE *f, const void *data, size_t len);
 
 /* ---- progress ---- */
 
@@ -177,7 +172,7 @@ void cli_progress_start(cli_progress *p, uint64_t total);
 void cli_progress_update(cli_progress *p, uint64_t done, uint64_t rows);
 void cli_progress_clear(cli_progress *p);
 
-/* ---- JSON (json.c) ---- */
+/* ---- JSON, on cJSON (jsonio.c) ---- */
 
 typedef struct json_record {
     uint64_t id;
@@ -188,15 +183,44 @@ typedef struct json_record {
     int has_meta;
 } json_record;
 
-/* Parse one JSON line {"id":..., "vector":[...], "metadata":...}. @p line
- * must be NUL-terminated at line[len]. Returns 0, or -1 with "column N: ..."
- * in err. */
+/* Where the members of a top-level JSON object are (byte offsets). */
+#define CLI_JSON_MAX_MEMBERS 4
+typedef struct cli_json_spans {
+    size_t count; /* members of the top-level object (all, not only those kept) */
+    struct {
+        size_t key;          /* the key's opening quote */
+        size_t vstart, vend; /* the value: [vstart, vend) */
+    } m[CLI_JSON_MAX_MEMBERS];
+} cli_json_spans;
+
+/* The lexical pass before cJSON: RFC 8259 strictness cJSON lacks (leading
+ * zeros, "1.", control bytes, UTF-8, NaN/Infinity words) and the member
+ * positions of a top-level object (sp may be NULL). Structure errors are
+ * left to cJSON. Returns 0, or -1 with "column N: ..." in err. */
+int cli_json_lex(const char *s, size_t n, cli_json_spans *sp, char *err, size_t errcap);
+/* Parse one JSON line {"id":..., "vector":[...], "metadata":...} (cJSON).
+ * Returns 0, or -1 with "column N: ..." in err. */
 int json_parse_record(const char *line, size_t len, json_record *rec, char *err, size_t errcap);
+/* on=1: give cJSON a bump allocator emptied after each parsed line (no
+ * tree may outlive the call that parsed it); on=0: back to malloc/free. */
+void cli_json_arena(int on);
 /* 1 if the bytes are exactly one JSON value (with optional whitespace). */
-int json_is_valid(const char *s, size_t len);
+int cli_json_is_valid(const char *s, size_t len);
 /* Copy a valid JSON text without the whitespace outside strings. dst needs
  * len bytes. Returns the compact length. */
-size_t json_compact(const char *src, size_t len, char *dst);
+size_t cli_json_compact(const char *src, size_t len, char *dst);
+
+/* Output: cJSON nodes holding raw JSON text (NULL when out of memory). */
+cJSON *cli_jfloat(float v);                       /* shortest round-trip float, null if not finite */
+cJSON *cli_ju64(uint64_t v);                      /* exact decimal */
+cJSON *cli_jbytes(const void *data, size_t len);  /* JSON string of the bytes (invalid UTF-8: \u00XX) */
+cJSON *cli_jmeta(const void *data, size_t len);   /* raw if valid JSON, else a string; null if empty */
+/* Add item under key (item freed on failure). Returns 0 or -1. */
+int cli_jadd(cJSON *obj, const char *key, cJSON *item);
+/* cJSON_PrintUnformatted(item) to f, then free item. Returns 0 or -1. */
+int cli_jprint(FILE *f, cJSON *item);
+/* The float text of cli_jfloat(); cap >= 32. */
+void cli_format_float(char *buf, size_t cap, float v);
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is invalid or cut short. */
 size_t cli_utf8_len(const unsigned char *p, size_t avail);

@@ -176,18 +176,32 @@ int cmd_stats(int argc, char **argv)
     memcpy(simd, st.simd, sizeof st.simd);
     simd[sizeof st.simd] = '\0';
     if (cli_has(&a, "json")) {
-        printf("{\"path\":");
-        cli_json_string(stdout, dir, strlen(dir));
-        printf(",\"dimensions\":%u,\"metric\":\"%s\",\"dtype\":\"%s\",\"M\":%u,\"ef_construction\":%u,"
-               "\"ef_search\":%u,\"max_level\":%u,\"count\":%llu,\"deleted\":%llu,\"capacity\":%llu,"
-               "\"memory_bytes\":%llu,\"simd\":",
-               st.dimensions, cli_metric_name(st.metric), dtype_name(st.dtype, st.metric), st.M,
-               st.ef_construction, st.ef_search, st.max_level, (unsigned long long)st.count,
-               (unsigned long long)st.deleted, (unsigned long long)st.capacity,
-               (unsigned long long)st.memory_bytes);
-        cli_json_string(stdout, simd, strlen(simd));
-        printf(",\"disk_bytes\":%llu,\"disk_allocated_bytes\":%llu}\n", (unsigned long long)bytes,
-               (unsigned long long)alloc);
+        cJSON *o = cJSON_CreateObject();
+        int bad = cli_jadd(o, "path", cli_jbytes(dir, strlen(dir)));
+        bad |= cli_jadd(o, "dimensions", cli_ju64(st.dimensions));
+        bad |= cli_jadd(o, "metric", cJSON_CreateString(cli_metric_name(st.metric)));
+        bad |= cli_jadd(o, "dtype", cJSON_CreateString(dtype_name(st.dtype, st.metric)));
+        bad |= cli_jadd(o, "M", cli_ju64(st.M));
+        bad |= cli_jadd(o, "ef_construction", cli_ju64(st.ef_construction));
+        bad |= cli_jadd(o, "ef_search", cli_ju64(st.ef_search));
+        bad |= cli_jadd(o, "max_level", cli_ju64(st.max_level));
+        bad |= cli_jadd(o, "count", cli_ju64(st.count));
+        bad |= cli_jadd(o, "deleted", cli_ju64(st.deleted));
+        bad |= cli_jadd(o, "capacity", cli_ju64(st.capacity));
+        bad |= cli_jadd(o, "memory_bytes", cli_ju64(st.memory_bytes));
+        bad |= cli_jadd(o, "simd", cli_jbytes(simd, strlen(simd)));
+        bad |= cli_jadd(o, "disk_bytes", cli_ju64(bytes));
+        bad |= cli_jadd(o, "disk_allocated_bytes", cli_ju64(alloc));
+        if (bad) {
+            cJSON_Delete(o);
+            rc = cli_fail(a.cmd, "out of memory");
+            goto out;
+        }
+        if (cli_jprint(stdout, o) < 0) {
+            rc = cli_fail(a.cmd, "out of memory");
+            goto out;
+        }
+        fputc('\n', stdout);
     } else {
         printf("path:                 %s\n", dir);
         printf("dimensions:           %u\n", st.dimensions);

@@ -11,9 +11,11 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char cli_usage_import[] =
     "Usage: quartz import DIR FILE [OPTIONS]\n"
@@ -26,8 +28,11 @@ const char cli_usage_import[] =
     "          \"metadata\": <any JSON>} (metadata optional; stored as its compact\n"
     "          text); blank lines are skipped\n"
     "\n"
-    "A malformed line, a wrong dimension or a rejected row stops the import with\n"
-    "exit status 1; the batch holding it is not imported (earlier batches are).\n"
+    "FILE is read and checked in full before anything is written: a malformed\n"
+    "line, a NaN, a wrong dimension, an id given twice or (without --upsert)\n"
+    "already present stops the import with exit status 1 and a message naming\n"
+    "the line, and nothing is imported (with --create, nothing is created).\n"
+    "The checked rows wait in an unlinked temporary file in $TMPDIR (or /tmp).\n"
     "A progress bar is drawn when standard error is a terminal; a summary line\n"
     "(rows, seconds, rows/s) is printed to standard error at the end.\n"
     "\n"
@@ -202,31 +207,96 @@ static void batch_free(batch *b)
     free(b->arena);
 }
 
-/* Append the current record (dimension already checked). */
-static int batch_add(batch *b, const reader *r)
+/* ---- the spool: checked rows, in binary, between the two passes ---- */
+
+typedef struct spool_hdr {
+    uint64_t id;
+    uint64_t loc;
+    uint64_t meta_len;
+} spool_hdr;
+
+typedef struct spool {
+    FILE *f;
+    uint64_t rows;
+    char *meta; /* compacting buffer */
+    size_t meta_cap;
+} spool;
+
+static int spool_open(spool *sp)
+{
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    size_t n = strlen(dir) + 32;
+    char *path = malloc(n);
+    if (!path) return -1;
+    snprintf(path, n, "%s/quartz-import.XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        int e = errno;
+        free(path);
+        errno = e;
+        return -1;
+    }
+    unlink(path); /* gone when the process ends, however it ends */
+    free(path);
+    sp->f = fdopen(fd, "w+b");
+    if (!sp->f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* Append the current record (already checked); its metadata compacted. */
+static int spool_put(spool *sp, const reader *r, const char *meta, size_t meta_len)
+{
+    spool_hdr h = {r->id, r->loc, meta_len};
+    if (fwrite(&h, sizeof h, 1, sp->f) != 1) return -1;
+    if (fwrite(r->vec, sizeof *r->vec, r->dims, sp->f) != r->dims) return -1;
+    if (meta_len && fwrite(meta, 1, meta_len, sp->f) != meta_len) return -1;
+    sp->rows++;
+    return 0;
+}
+
+/* Append the next spooled row to the batch. Returns 0 or -1 (read error). */
+static int batch_add_spooled(batch *b, spool *sp)
 {
     size_t i = b->n;
-    b->ids[i] = r->id;
-    memcpy(b->vecs + i * b->dims, r->vec, b->dims * sizeof *b->vecs);
-    b->loc[i] = r->loc;
+    spool_hdr h;
+    if (fread(&h, sizeof h, 1, sp->f) != 1) return -1;
+    if (fread(b->vecs + i * b->dims, sizeof *b->vecs, b->dims, sp->f) != b->dims) return -1;
+    b->ids[i] = h.id;
+    b->loc[i] = h.loc;
     b->meta_off[i] = b->arena_len;
-    b->meta_len[i] = 0;
-    if (r->has_meta) {
-        if (b->arena_cap - b->arena_len < r->meta_len) {
+    b->meta_len[i] = (size_t)h.meta_len;
+    if (h.meta_len) {
+        if (b->arena_cap - b->arena_len < h.meta_len) {
             size_t nc = b->arena_cap ? b->arena_cap : 4096;
-            while (nc - b->arena_len < r->meta_len) nc *= 2;
+            while (nc - b->arena_len < h.meta_len) nc *= 2;
             char *na = realloc(b->arena, nc);
             if (!na) return -1;
             b->arena = na;
             b->arena_cap = nc;
         }
-        /* The metadata was validated by the parser, so compacting is safe. */
-        b->meta_len[i] = json_compact(r->meta, r->meta_len, b->arena + b->arena_len);
-        b->arena_len += b->meta_len[i];
+        if (fread(b->arena + b->arena_len, 1, (size_t)h.meta_len, sp->f) != h.meta_len) return -1;
+        b->arena_len += (size_t)h.meta_len;
         b->any_meta = 1;
     }
     b->n++;
     return 0;
+}
+
+typedef struct id_loc {
+    uint64_t id, loc;
+} id_loc;
+
+static int cmp_id_loc(const void *x, const void *y)
+{
+    const id_loc *a = x, *b = y;
+    if (a->id != b->id) return a->id < b->id ? -1 : 1;
+    return a->loc < b->loc ? -1 : a->loc > b->loc;
 }
 
 static void batch_reset(batch *b)
@@ -309,9 +379,13 @@ int cmd_import(int argc, char **argv)
     cli_args a;
     reader r;
     batch b;
+    spool sp;
+    id_loc *ids = NULL;
+    size_t nids = 0;
     qz_db *db = NULL;
     memset(&r, 0, sizeof r);
     memset(&b, 0, sizeof b);
+    memset(&sp, 0, sizeof sp);
     int rc = cli_parse(&a, "import", cli_usage_import, opts, sizeof opts / sizeof opts[0], argc, argv);
     if (rc != CLI_OK) goto out;
     const char *cmd = a.cmd;
@@ -373,18 +447,24 @@ int cmd_import(int argc, char **argv)
     if (fstat(fileno(r.in), &st) == 0 && S_ISREG(st.st_mode)) total = (uint64_t)st.st_size;
 
     /* The first record tells the dimension for --create without --dim. */
+    double t0 = cli_now();
+    cli_json_arena(1); /* until the reading pass ends */
     int have = next_record(cmd, &r, NULL);
     if (have < 0) {
+        report_partial(cmd, 0);
         rc = CLI_FAIL;
         goto out;
     }
 
-    /* ---- database ---- */
+    /* ---- database: open an existing one now; create a new one only
+     * after the whole input has been checked ---- */
     int empty = cli_dir_is_empty(dir);
     if (empty < 0) {
         rc = cli_fail(cmd, "%s: %s", dir, strerror(errno));
         goto out;
     }
+    size_t dims;
+    uint32_t metric;
     if (empty) {
         if (!create) {
             rc = cli_fail(cmd, "%s: no database here; create one with 'quartz create %s --dim N' or pass --create",
@@ -404,106 +484,222 @@ int cmd_import(int argc, char **argv)
             o.dimensions = (uint32_t)r.dims;
         }
         if (!o.metric) o.metric = QZ_METRIC_COSINE;
+        dims = o.dimensions;
+        metric = o.metric;
     } else {
         /* Not empty: an existing database only; a foreign directory gives
          * QZ_ENOTFOUND and stays untouched. */
         o.flags |= QZ_OPEN_EXISTING;
+        int qrc = qz_db_open(dir, &o, &db);
+        if (qrc == QZ_ENOTFOUND) {
+            db = NULL;
+            if (create)
+                rc = cli_fail(cmd, "%s is not empty and holds no database; refusing to create one in it", dir);
+            else
+                rc = cli_no_database(cmd, dir);
+            goto out;
+        }
+        if (qrc < 0) {
+            rc = cli_qz_fail(cmd, qrc);
+            db = NULL;
+            goto out;
+        }
+        qz_stats dbst;
+        memset(&dbst, 0, sizeof dbst);
+        dbst.struct_size = sizeof dbst;
+        if ((qrc = qz_db_stats(db, &dbst)) < 0) {
+            rc = cli_qz_fail(cmd, qrc);
+            goto out;
+        }
+        dims = dbst.dimensions;
+        metric = dbst.metric;
     }
-    int qrc = qz_db_open(dir, &o, &db);
-    if (qrc == QZ_ENOTFOUND && !empty) {
-        db = NULL;
-        if (create)
-            rc = cli_fail(cmd, "%s is not empty and holds no database; refusing to create one in it", dir);
-        else
-            rc = cli_no_database(cmd, dir);
+
+    /* ---- pass 1: read and check every row, spool it ---- */
+    if (spool_open(&sp) < 0) {
+        rc = cli_fail(cmd, "cannot create a temporary file: %s", strerror(errno));
         goto out;
     }
-    if (qrc < 0) {
-        rc = cli_qz_fail(cmd, qrc);
-        db = NULL;
+    cli_progress prog;
+    cli_progress_start(&prog, total);
+    char where[300], other[300];
+    size_t ids_cap = 0;
+    while (have > 0) {
+        loc_str(&r, r.loc, where, sizeof where);
+        if (r.dims != dims) {
+            cli_progress_clear(&prog);
+            rc = cli_fail(cmd, "%s: %s: vector has %zu dimensions, database expects %zu", qz_strerror(QZ_EDIM),
+                          where, r.dims, dims);
+            report_partial(cmd, 0);
+            goto out;
+        }
+        int nonzero = 0;
+        for (size_t i = 0; i < r.dims; i++) {
+            if (!isfinite(r.vec[i])) { /* fvecs; JSON has no such numbers */
+                cli_progress_clear(&prog);
+                rc = cli_fail(cmd, "%s: %s: vector component %zu is %s", qz_strerror(QZ_ENONFINITE), where, i,
+                              isnan(r.vec[i]) ? "NaN" : "infinite");
+                report_partial(cmd, 0);
+                goto out;
+            }
+            nonzero |= r.vec[i] != 0.0f;
+        }
+        if (!nonzero && metric == QZ_METRIC_COSINE) {
+            cli_progress_clear(&prog);
+            rc = cli_fail(cmd, "%s: %s: the vector is all zeros, which has no direction under the cosine metric",
+                          qz_strerror(QZ_EZEROVEC), where);
+            report_partial(cmd, 0);
+            goto out;
+        }
+        size_t mlen = 0;
+        if (r.has_meta) {
+            if (sp.meta_cap < r.meta_len) {
+                char *nm = realloc(sp.meta, r.meta_len);
+                if (!nm) {
+                    cli_progress_clear(&prog);
+                    rc = cli_fail(cmd, "out of memory");
+                    goto out;
+                }
+                sp.meta = nm;
+                sp.meta_cap = r.meta_len;
+            }
+            /* The metadata passed the JSON checks, so compacting is safe. */
+            mlen = cli_json_compact(r.meta, r.meta_len, sp.meta);
+            if (mlen > QZ_MAX_METADATA) {
+                cli_progress_clear(&prog);
+                rc = cli_fail(cmd, "%s: %s: metadata is %zu bytes, the limit is %u", qz_strerror(QZ_ERANGE), where,
+                              mlen, QZ_MAX_METADATA);
+                report_partial(cmd, 0);
+                goto out;
+            }
+        }
+        if (db && !(flags & QZ_BATCH_UPSERT)) {
+            int c = qz_db_contains(db, r.id);
+            if (c < 0) {
+                cli_progress_clear(&prog);
+                rc = cli_qz_fail(cmd, c);
+                goto out;
+            }
+            if (c) {
+                cli_progress_clear(&prog);
+                rc = cli_fail(cmd, "%s: %s: id %llu already exists (give --upsert to replace it)",
+                              qz_strerror(QZ_EEXISTS), where, (unsigned long long)r.id);
+                report_partial(cmd, 0);
+                goto out;
+            }
+        }
+        if (nids == ids_cap) {
+            size_t nc = ids_cap ? ids_cap * 2 : 1024;
+            id_loc *ni = realloc(ids, nc * sizeof *ni);
+            if (!ni) {
+                cli_progress_clear(&prog);
+                rc = cli_fail(cmd, "out of memory");
+                goto out;
+            }
+            ids = ni;
+            ids_cap = nc;
+        }
+        ids[nids].id = r.id;
+        ids[nids].loc = r.loc;
+        nids++;
+        if (spool_put(&sp, &r, sp.meta, mlen) < 0) {
+            cli_progress_clear(&prog);
+            rc = cli_fail(cmd, "writing the temporary file: %s", strerror(errno ? errno : EIO));
+            report_partial(cmd, 0);
+            goto out;
+        }
+        cli_progress_update(&prog, r.bytes, nids);
+        have = next_record(cmd, &r, &prog);
+        if (have < 0) {
+            cli_progress_clear(&prog);
+            report_partial(cmd, 0);
+            rc = CLI_FAIL;
+            goto out;
+        }
+    }
+    /* An id given twice: the library refuses it inside one batch, and across
+     * batches the later row would silently win; refuse it everywhere. */
+    qsort(ids, nids, sizeof *ids, cmp_id_loc);
+    for (size_t i = 1; i < nids; i++) {
+        if (ids[i].id != ids[i - 1].id) continue;
+        cli_progress_clear(&prog);
+        loc_str(&r, ids[i].loc, where, sizeof where);
+        loc_str(&r, ids[i - 1].loc, other, sizeof other);
+        rc = cli_fail(cmd, "%s: %s: id %llu appears twice in the input; the first is at %s", qz_strerror(QZ_EEXISTS),
+                      where, (unsigned long long)ids[i].id, other);
+        report_partial(cmd, 0);
         goto out;
     }
-    qz_stats dbst;
-    memset(&dbst, 0, sizeof dbst);
-    dbst.struct_size = sizeof dbst;
-    if ((qrc = qz_db_stats(db, &dbst)) < 0) {
-        rc = cli_qz_fail(cmd, qrc);
+    free(ids);
+    ids = NULL;
+    cli_json_arena(0);
+    if (fflush(sp.f) != 0 || fseek(sp.f, 0, SEEK_SET) != 0) {
+        cli_progress_clear(&prog);
+        rc = cli_fail(cmd, "writing the temporary file: %s", strerror(errno ? errno : EIO));
+        report_partial(cmd, 0);
         goto out;
     }
-    size_t dims = dbst.dimensions;
+
+    /* ---- create the database now that the input is known to be good ---- */
+    if (!db) {
+        int qrc = qz_db_open(dir, &o, &db);
+        if (qrc < 0) {
+            cli_progress_clear(&prog);
+            rc = cli_qz_fail(cmd, qrc);
+            db = NULL;
+            goto out;
+        }
+    }
     size_t cap = batch_rows;
     if (cap * dims > MAX_BATCH_FLOATS) cap = MAX_BATCH_FLOATS / dims ? MAX_BATCH_FLOATS / dims : 1;
     if (batch_init(&b, cap, dims) < 0) {
+        cli_progress_clear(&prog);
         rc = cli_fail(cmd, "out of memory for a batch of %zu rows", cap);
         goto out;
     }
 
-    /* ---- load ---- */
-    cli_progress prog;
-    cli_progress_start(&prog, total);
+    /* ---- pass 2: load the spooled rows in batches ---- */
+    cli_progress_clear(&prog);
+    cli_progress_start(&prog, sp.rows);
     uint64_t done = 0;
-    char where[300];
-    while (have > 0) {
-        if (r.dims != dims) {
+    for (uint64_t row = 0; row < sp.rows; row++) {
+        if (batch_add_spooled(&b, &sp) < 0) {
             cli_progress_clear(&prog);
-            loc_str(&r, r.loc, where, sizeof where);
-            rc = cli_fail(cmd, "%s: %s: vector has %zu dimensions, database expects %zu", qz_strerror(QZ_EDIM),
-                          where, r.dims, dims);
-            report_partial(cmd, done);
-            goto out;
-        }
-        if (batch_add(&b, &r) < 0) {
-            cli_progress_clear(&prog);
-            rc = cli_fail(cmd, "out of memory");
-            goto out;
-        }
-        if (b.meta_len[b.n - 1] > QZ_MAX_METADATA) {
-            cli_progress_clear(&prog);
-            loc_str(&r, r.loc, where, sizeof where);
-            rc = cli_fail(cmd, "%s: %s: metadata is %zu bytes, the limit is %u", qz_strerror(QZ_ERANGE), where,
-                          b.meta_len[b.n - 1], QZ_MAX_METADATA);
+            rc = cli_fail(cmd, "reading the temporary file: %s", ferror(sp.f) ? strerror(errno ? errno : EIO)
+                                                                              : "out of memory or truncated");
             report_partial(cmd, done);
             goto out;
         }
         if (b.n == b.cap) {
             size_t n = b.n;
-            if ((rc = batch_flush(cmd, db, &b, &r, flags, done, &prog)) != CLI_OK) {
-                cli_progress_clear(&prog);
-                goto out;
-            }
+            if ((rc = batch_flush(cmd, db, &b, &r, flags, done, &prog)) != CLI_OK) goto out;
             done += n;
         }
-        cli_progress_update(&prog, r.bytes, done + b.n);
-        have = next_record(cmd, &r, &prog);
-        if (have < 0) {
-            cli_progress_clear(&prog);
-            report_partial(cmd, done);
-            rc = CLI_FAIL;
-            goto out;
-        }
+        cli_progress_update(&prog, done + b.n, done + b.n);
     }
     {
         size_t n = b.n;
-        if ((rc = batch_flush(cmd, db, &b, &r, flags, done, &prog)) != CLI_OK) {
-            cli_progress_clear(&prog);
-            goto out;
-        }
+        if ((rc = batch_flush(cmd, db, &b, &r, flags, done, &prog)) != CLI_OK) goto out;
         done += n;
     }
     rc = cli_close(cmd, db);
     db = NULL;
     cli_progress_clear(&prog);
     if (rc != CLI_OK) goto out;
-    double secs = cli_now() - prog.t0;
+    double secs = cli_now() - t0;
     if (!cli_has(&a, "quiet"))
         fprintf(stderr, "imported %llu row%s in %.2f s (%.0f rows/s)\n", (unsigned long long)done, done == 1 ? "" : "s", secs,
                 secs > 0 ? (double)done / secs : 0.0);
 out:
+    cli_json_arena(0);
     if (db) qz_db_close(db);
     if (r.in && r.in != stdin) fclose(r.in);
     free(r.fbuf);
     free(r.line);
     free(r.rec.vec);
+    free(ids);
+    if (sp.f) fclose(sp.f);
+    free(sp.meta);
     batch_free(&b);
     cli_args_free(&a);
     return rc == CLI_HELP ? CLI_OK : rc;

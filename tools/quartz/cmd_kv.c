@@ -166,17 +166,27 @@ static int kv_del(cli_args *a)
 typedef struct scan_state {
     int json;
     size_t n;
+    int oom;
 } scan_state;
 
 static int scan_print(const void *key, size_t klen, const void *val, size_t vlen, void *user)
 {
     scan_state *s = user;
     if (s->json) {
-        fputs(s->n ? ",\n{\"key\":" : "\n{\"key\":", stdout);
-        cli_json_string(stdout, key, klen);
-        fputs(",\"value\":", stdout);
-        cli_json_string(stdout, val, vlen);
-        fputc('}', stdout);
+        /* One element per line, streamed: the scan may be larger than memory. */
+        cJSON *o = cJSON_CreateObject();
+        int bad = cli_jadd(o, "key", cli_jbytes(key, klen));
+        bad |= cli_jadd(o, "value", cli_jbytes(val, vlen));
+        if (bad) {
+            cJSON_Delete(o);
+            s->oom = 1;
+            return 1;
+        }
+        fputs(s->n ? ",\n" : "\n", stdout);
+        if (cli_jprint(stdout, o) < 0) {
+            s->oom = 1;
+            return 1;
+        }
     } else {
         cli_print_escaped(stdout, key, klen);
         fputc('\t', stdout);
@@ -194,11 +204,13 @@ static int kv_scan(cli_args *a)
     qz_db *db = NULL;
     int rc = cli_open_existing(a->cmd, a->pos[0], 1, 0, &db);
     if (rc != CLI_OK) return rc;
-    scan_state st = {cli_has(a, "json"), 0};
+    scan_state st = {cli_has(a, "json"), 0, 0};
     if (st.json) fputc('[', stdout);
     int qrc = qz_kv_scan(db, prefix, strlen(prefix), scan_print, &st);
     if (qrc < 0)
         rc = cli_qz_fail(a->cmd, qrc);
+    else if (qrc > 0 && st.oom)
+        rc = cli_fail(a->cmd, "out of memory");
     else if (qrc > 0)
         rc = cli_fail(a->cmd, "error writing to standard output: %s", strerror(errno));
     else if (st.json)

@@ -200,13 +200,24 @@ int cmd_search(int argc, char **argv)
             }
         }
         if (json) {
-            printf("%s\n{\"rank\":%zu,\"id\":%llu,\"distance\":", i ? "," : "", i + 1, (unsigned long long)ids[i]);
-            cli_json_float(stdout, dist[i]);
-            if (with_meta) {
-                fputs(",\"metadata\":", stdout);
-                cli_json_meta(stdout, meta, mlen);
+            /* One result per line. */
+            cJSON *o = cJSON_CreateObject();
+            int bad = cli_jadd(o, "rank", cli_ju64(i + 1));
+            bad |= cli_jadd(o, "id", cli_ju64(ids[i]));
+            bad |= cli_jadd(o, "distance", cli_jfloat(dist[i]));
+            if (with_meta) bad |= cli_jadd(o, "metadata", cli_jmeta(meta, mlen));
+            free(meta);
+            meta = NULL;
+            if (bad) {
+                cJSON_Delete(o);
+                rc = cli_fail(a.cmd, "out of memory");
+                goto out;
             }
-            fputs("}", stdout);
+            fputs(i ? ",\n" : "\n", stdout);
+            if (cli_jprint(stdout, o) < 0) {
+                rc = cli_fail(a.cmd, "out of memory");
+                goto out;
+            }
         } else {
             printf("%zu\t%llu\t", i + 1, (unsigned long long)ids[i]);
             cli_print_float(stdout, dist[i]);
@@ -263,14 +274,29 @@ int cmd_get(int argc, char **argv)
         goto out;
     }
     if (cli_has(&a, "json")) {
-        printf("{\"id\":%llu,\"vector\":[", (unsigned long long)id);
-        for (uint32_t i = 0; i < dims; i++) {
-            if (i) fputc(',', stdout);
-            cli_json_float(stdout, vec[i]);
+        /* The same shape as an import line, so the output imports back. */
+        cJSON *o = cJSON_CreateObject(), *v = cJSON_CreateArray();
+        int bad = !v;
+        for (uint32_t i = 0; !bad && i < dims; i++) {
+            cJSON *x = cli_jfloat(vec[i]);
+            if (!x || !cJSON_AddItemToArray(v, x)) {
+                cJSON_Delete(x);
+                bad = 1;
+            }
         }
-        fputs("],\"metadata\":", stdout);
-        cli_json_meta(stdout, meta, mlen);
-        fputs("}\n", stdout);
+        bad |= cli_jadd(o, "id", cli_ju64(id));
+        bad |= cli_jadd(o, "vector", v);
+        bad |= cli_jadd(o, "metadata", cli_jmeta(meta, mlen));
+        if (bad) {
+            cJSON_Delete(o);
+            rc = cli_fail(a.cmd, "out of memory");
+            goto out;
+        }
+        if (cli_jprint(stdout, o) < 0) {
+            rc = cli_fail(a.cmd, "out of memory");
+            goto out;
+        }
+        fputc('\n', stdout);
     } else {
         printf("id: %llu\nvector: ", (unsigned long long)id);
         for (uint32_t i = 0; i < dims; i++) {

@@ -592,72 +592,11 @@ size_t cli_utf8_len(const unsigned char *p, size_t avail)
     return n;
 }
 
-void cli_json_string(FILE *f, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    fputc('"', f);
-    for (size_t i = 0; i < len;) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') {
-            fputc('\\', f);
-            fputc(c, f);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            switch (c) {
-            case '\n': fputs("\\n", f); break;
-            case '\r': fputs("\\r", f); break;
-            case '\t': fputs("\\t", f); break;
-            case '\b': fputs("\\b", f); break;
-            case '\f': fputs("\\f", f); break;
-            default: fprintf(f, "\\u%04x", c);
-            }
-            i++;
-        } else {
-            size_t n = cli_utf8_len(p + i, len - i);
-            if (n == 0) { /* not UTF-8: keep the byte as the code point U+00XX */
-                fprintf(f, "\\u%04x", c);
-                i++;
-            } else {
-                fwrite(p + i, 1, n, f);
-                i += n;
-            }
-        }
-    }
-    fputc('"', f);
-}
-
-static void format_float(char *buf, size_t cap, float v)
-{
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, cap, "%.*g", prec, (double)v);
-        if (strtof(buf, NULL) == v) return;
-    }
-}
-
 void cli_print_float(FILE *f, float v)
 {
     char buf[48];
-    format_float(buf, sizeof buf, v);
+    cli_format_float(buf, sizeof buf, v);
     fputs(buf, f);
-}
-
-void cli_json_float(FILE *f, float v)
-{
-    if (!isfinite(v)) {
-        fputs("null", f);
-        return;
-    }
-    cli_print_float(f, v);
-}
-
-void cli_json_meta(FILE *f, const void *data, size_t len)
-{
-    if (len == 0)
-        fputs("null", f);
-    else if (json_is_valid(data, len))
-        fwrite(data, 1, len, f);
-    else
-        cli_json_string(f, data, len);
 }
 
 /* ------------------------------------------------------------------ */
