@@ -105,7 +105,7 @@ extern "C" {
 /** @name Version
  * @{ */
 #define QZ_VERSION_MAJOR 1 /**< Incompatible ABI changes bump this. */
-#define QZ_VERSION_MINOR 0 /**< Compatible additions bump this. */
+#define QZ_VERSION_MINOR 1 /**< Compatible additions bump this. */
 #define QZ_VERSION_PATCH 0 /**< Fixes bump this. */
 /** Single number: major*10000 + minor*100 + patch. */
 #define QZ_VERSION_NUMBER (QZ_VERSION_MAJOR * 10000 + QZ_VERSION_MINOR * 100 + QZ_VERSION_PATCH)
