@@ -84,8 +84,18 @@ static napi_value init(napi_env env, napi_value exports)
     QZN_CALL(env, napi_set_named_property(env, exports, "version", v));
     QZN_CALL(env, napi_create_string_utf8(env, qz_simd_backend(), NAPI_AUTO_LENGTH, &v));
     QZN_CALL(env, napi_set_named_property(env, exports, "simd", v));
-    QZN_CALL(env, napi_create_uint32(env, QZ_MAX_K, &v));
-    QZN_CALL(env, napi_set_named_property(env, exports, "MAX_K", v));
+    static const struct { const char *name; uint32_t value; } limits[] = {
+        {"MAX_K", QZ_MAX_K},
+        {"MAX_EF", QZ_MAX_EF},
+        {"MAX_M", QZ_MAX_M},
+        {"MAX_DIMENSIONS", QZ_MAX_DIMENSIONS},
+        {"MAX_METADATA", QZ_MAX_METADATA},
+        {"MAX_KEY", QZ_MAX_KEY},
+    };
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        QZN_CALL(env, napi_create_uint32(env, limits[i].value, &v));
+        QZN_CALL(env, napi_set_named_property(env, exports, limits[i].name, v));
+    }
     return exports;
 }
 
