@@ -14,6 +14,11 @@ class QuartzError extends Error {
   }
 }
 native._setErrorClass(QuartzError);
+// The result of one search: views over the buffer the addon filled (k ids, then k distances).
+native._setResultMaker((buffer, found, k) => ({
+  ids: new BigUint64Array(buffer, 0, found),
+  distances: new Float32Array(buffer, k * 8, found),
+}));
 
 const { Database } = native;
 const proto = Database.prototype;
