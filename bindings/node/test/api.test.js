@@ -142,3 +142,19 @@ test('the addon loads in worker threads, each with its own databases', async () 
   );
   for (const r of await Promise.all(runs)) assert.deepEqual(r, { id: 10, err: [true, 'QZ_EDIM'], size: 50 });
 });
+
+test('the five-line example at the top of README.md runs as printed', (t) => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const block = readme.match(/```js\n([\s\S]*?)```/)[1];
+  assert.equal(block.trim().split('\n').length, 5);
+  const dir = path.join(tmpdir(t), 'vectors');
+  const code = block
+    .replace("require('quartzdb')", `require(${JSON.stringify(path.resolve(__dirname, '..'))})`)
+    .replace("'./vectors'", JSON.stringify(dir));
+  const run = new Function('require', `${code}\nreturn { ids, distances, db };`);
+  const { ids, distances, db } = run(require);
+  assert.equal(ids[0], 1n);
+  assert.ok(distances[0] < 0.01);
+  assert.equal(db.closed, true);
+  assert.ok(fs.existsSync(path.join(dir, 'data.mdb')));
+});
