@@ -227,8 +227,12 @@ export class Database {
   insert(id: Id, vector: Float32Array, metadata?: Metadata): void;
   /** Insert, or replace the vector and metadata of an existing id. */
   upsert(id: Id, vector: Float32Array, metadata?: Metadata): void;
-  /** QZ_ENOTFOUND for an unknown id. */
-  delete(id: Id): void;
+  /**
+   * QZ_ENOTFOUND for an unknown id. Several ids (a BigUint64Array or an
+   * Array) go in one transaction: all or nothing, so an unknown one leaves
+   * every id in place.
+   */
+  delete(id: Id | BigUint64Array | ReadonlyArray<Id>): void;
   has(id: Id): boolean;
   /** QZ_ENOTFOUND for an unknown id. */
   get(id: Id, options?: { metadata?: 'buffer' }): Entry<Buffer>;

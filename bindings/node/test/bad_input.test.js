@@ -199,6 +199,20 @@ test('an unknown id on get or delete is QZ_ENOTFOUND naming the id', (t) => {
   f.assertUnchanged();
 });
 
+test('a delete of several ids with one unknown deletes none of them', (t) => {
+  const f = fixture(t);
+  assert.throws(() => f.db.delete([3n, 4n, 123456n, 5n]), isQuartz('QZ_ENOTFOUND', /123456/));
+  assert.throws(() => f.db.delete(new BigUint64Array([7n, 7n])), isQuartz('QZ_ENOTFOUND', /id 7/));
+  assert.throws(() => f.db.delete([1n, -2]), RangeError);
+  assert.throws(() => f.db.delete(new Float32Array([1])), isType(/ids must be a BigUint64Array/));
+  for (const id of [3, 4, 5, 7]) assert.equal(f.db.has(id), true);
+  f.db.delete([]);
+  f.assertUnchanged();
+  f.db.delete(new BigUint64Array([3n, 4n]));
+  assert.equal(f.db.size, N - 2);
+  assert.equal(f.db.has(3), false);
+});
+
 test('a batch with one bad row inserts nothing (sync and Promise forms)', async (t) => {
   const f = fixture(t);
   const B = 50;
