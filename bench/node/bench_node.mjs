@@ -1,26 +1,31 @@
 #!/usr/bin/env node
-// bench_node.mjs - libquartz through the Node binding (bindings/node) against
-// the usearch npm package, in the same run, on one texmex dataset folder
-// (GloVe by default), and libquartz's own C figures from build/bench/bench_index
-// run right after on the same data, so the binding's cost over C can be read off.
+// bench_node.mjs - libquartz through the Node binding (bindings/node), the
+// usearch npm package, and libquartz called from C on the very same database,
+// in one run on one texmex dataset folder (GloVe by default).
 //
-// For each engine: one build with the same graph parameters (M = connectivity,
-// ef_construction = expansion_add, cosine), then for each ef (= expansion_search):
-//   batch   every query in one call with k = 10 on --threads threads
-//           (db.search(matrix) -> qz_db_search_batch; usearch index.search(matrix, k, threads)),
-//           best of --repeats, as QPS, with tie-aware recall@10 (as bench/datasets.c judges it);
-//           the engines take turns within every repeat, so load from other users falls on both;
-//   single  one query per call on the main thread (--single calls, best of --repeats), in µs per call.
-// bench_index prints the C figures: threads=1 (one qz_db_search per query, a single
-// thread) and threads=N (N threads calling qz_db_search).
+// Builds: quartz through the binding (insertBatch into a directory, durability
+// 'none', then flushed, closed and reopened read-only) and usearch, with the
+// same graph parameters (M = connectivity, ef_construction = expansion_add,
+// cosine). The C side is bench/node/qz_search_timer.c, compiled here with cc
+// against the meson build's libquartz.a; it opens the same directory
+// read-only, so Node and C search an identical graph and must return
+// identical ids (checked by a sum of the ids).
+// Then, for each ef (= expansion_search), best of --repeats, the engines
+// taking turns within every repeat (so load from other users falls on all):
+//   batch   every query in one call with k = 10 on --threads threads: db.search(matrix)
+//           (qz_db_search_batch underneath), qz_db_search_batch() in C, usearch
+//           index.search(matrix, k, threads); QPS and tie-aware recall@10 (as bench/datasets.c);
+//   single  --single calls of one query each on the calling thread, in µs per call.
 //
-// Setup: (cd bench/node && npm ci) for usearch; the addon built
-// (bash bindings/node/run-tests.sh or npm install in bindings/node); ninja -C build.
-// Usage: node bench/node/bench_node.mjs [--data DIR] [--ef 10,20,40,80,120,200,400] [--M 16]
-//          [--efc 200] [--threads 2] [--repeats 3] [--single 2000] [--limit-queries N]
-//          [--c-bench build/bench/bench_index | --no-c] [--out bench/results/node.md]
+// Setup: (cd bench/node && npm ci) for usearch; the addon built (bash
+// bindings/node/run-tests.sh BUILD XML, or npm install --offline in bindings/node);
+// meson setup build -Dbuildtype=release && ninja -C build.
+// Usage: node bench/node/bench_node.mjs [--data DIR] [--build DIR] [--ef 10,20,40,80,120,200,400]
+//          [--M 16] [--efc 200] [--threads 2] [--repeats 3] [--single 2000] [--limit-queries N]
+//          [--no-usearch] [--out bench/results/node.md]
 import { createRequire } from 'node:module';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import readline from 'node:readline';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,7 +45,8 @@ const opt = {
   repeats: 3,
   single: 2000,
   limitQueries: 0,
-  cBench: path.join(root, 'build', 'bench', 'bench_index'),
+  build: path.join(root, 'build'),
+  usearch: true,
   out: path.join(root, 'bench', 'results', 'node.md'),
   k: 10,
 };
@@ -59,11 +65,11 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--repeats') opt.repeats = Number(val());
   else if (a === '--single') opt.single = Number(val());
   else if (a === '--limit-queries') opt.limitQueries = Number(val());
-  else if (a === '--c-bench') opt.cBench = path.resolve(val());
-  else if (a === '--no-c') opt.cBench = '';
+  else if (a === '--build') opt.build = path.resolve(val());
+  else if (a === '--no-usearch') opt.usearch = false;
   else if (a === '--out') opt.out = path.resolve(val());
   else if (a === '--help' || a === '-h') {
-    console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 20).join('\n'));
+    console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 26).join('\n'));
     process.exit(0);
   } else throw new Error(`unknown option ${a} (try --help)`);
 }
@@ -140,7 +146,11 @@ const results = []; // { engine, ef, recall, qps, singleUs }
 
 // ---- builds --------------------------------------------------------------------
 const quartz = require(path.join(root, 'bindings', 'node'));
-const db = new quartz.Database({ dim, metric: metricName, M: opt.M, efConstruction: opt.efc, threads: opt.threads, capacity: base.n });
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'qz-bench-node-'));
+process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
+const dbDir = path.join(work, 'quartz');
+let db = new quartz.Database(dbDir, { dim, metric: metricName, M: opt.M, efConstruction: opt.efc, threads: opt.threads,
+  capacity: base.n, durability: 'none' });
 {
   const t0 = now();
   db.insertBatch(ids, base.data);
@@ -148,6 +158,31 @@ const db = new quartz.Database({ dim, metric: metricName, M: opt.M, efConstructi
   const st = db.stats();
   log(`quartz-node: built ${st.count} in ${build.toFixed(1)} s (simd ${st.simd})`);
   results.push({ engine: 'quartz-node', build });
+  db.close(); // writes the graph snapshot
+  db = new quartz.Database(dbDir, { readonly: true, threads: opt.threads });
+  if (db.stats().openReinserted !== 0) throw new Error('the reopen re-inserted vectors');
+}
+
+// ---- C: qz_search_timer on the same directory ------------------------------------------
+const timerBin = path.join(work, 'qz_search_timer');
+{
+  const libs = execFileSync('node', [path.join(root, 'bindings', 'node', 'scripts', 'find-quartz.js'), 'libs'],
+    { encoding: 'utf8', env: { ...process.env, QUARTZ_BUILD_DIR: opt.build } }).trim().split(/\s+/);
+  execFileSync('cc', ['-O2', '-std=c11', '-D_GNU_SOURCE', '-o', timerBin, path.join(here, 'qz_search_timer.c'),
+    '-I', path.join(root, 'include'), path.join(opt.build, 'lib', 'libquartz.a'), ...libs], { stdio: 'inherit' });
+}
+const timer = spawn(timerBin, [dbDir, path.join(opt.data, 'query.fvecs'), String(nq), String(opt.threads)],
+  { stdio: ['pipe', 'pipe', 'inherit'] });
+const timerLines = readline.createInterface({ input: timer.stdout })[Symbol.asyncIterator]();
+async function ask(cmd) {
+  if (cmd) timer.stdin.write(`${cmd}\n`);
+  const { value, done } = await timerLines.next();
+  if (done) throw new Error(`qz_search_timer ended (after "${cmd}")`);
+  return value.split(' ');
+}
+{
+  const [word] = await ask(null);
+  if (word !== 'ready') throw new Error('qz_search_timer did not start');
 }
 
 let usearch = null;
@@ -162,7 +197,7 @@ const usearchConfig = (ef) => ({
   expansion_search: ef,
   multi: false,
 });
-try {
+if (opt.usearch) try {
   usearch = require(path.join(here, 'node_modules', 'usearch'));
   usearchVersion = require(path.join(here, 'node_modules', 'usearch', 'package.json')).version;
 } catch (e) {
@@ -176,7 +211,7 @@ if (usearch) {
   log(`usearch ${usearchVersion}: built ${index.size()} in ${build.toFixed(1)} s`);
   results.push({ engine: 'usearch-node', build });
   // expansion_search is fixed at construction: save once, load into an index per ef
-  usearchFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'qz-bench-usearch-')), 'index.usearch');
+  usearchFile = path.join(work, 'index.usearch');
   index.save(usearchFile);
 }
 
@@ -192,54 +227,90 @@ if (usearch) {
   }
   results.nullCallUs = (bestHas / hasCalls) * 1e6; // one trivial call through the binding
 }
-const timeIt = (fn) => {
-  const t0 = now();
-  const out = fn();
-  return { s: now() - t0, out };
+const idSum = (r, idsOf) => {
+  let sum = 0n;
+  const got = idsOf(r);
+  for (let i = 0; i < nq; i++) for (let j = 0; j < Number(r.counts[i]); j++) sum += got[i * K + j];
+  return sum & 0xffffffffffffffffn;
 };
+const cpuNow = () => {
+  const u = process.cpuUsage(); // this process, every thread
+  return (u.user + u.system) / 1e6;
+};
+const timeSync = (fn) => {
+  const t0 = now();
+  const c0 = cpuNow();
+  const out = fn();
+  return { s: now() - t0, cpu: cpuNow() - c0, out };
+};
+let sameAnswers = true;
 for (const ef of opt.ef) {
   const engines = [{
     name: 'quartz-node',
-    batch: () => db.search(query.data, K, { ef }),
-    one: (q) => db.search(q, K, { ef }),
+    batch: async () => timeSync(() => db.search(query.data, K, { ef })),
+    single: async () => timeSync(() => {
+      for (const q of queryRows) db.search(q, K, { ef });
+    }),
     ids: (r) => r.ids,
+  }, {
+    name: 'quartz-c',
+    batch: async () => {
+      const [, , sec, cpuSec, sum] = await ask(`batch ${ef}`);
+      return { s: Number(sec), cpu: Number(cpuSec), out: BigInt(sum) };
+    },
+    single: async () => {
+      const [, , sec, cpuSec] = await ask(`single ${ef} ${queryRows.length}`);
+      return { s: Number(sec), cpu: Number(cpuSec) };
+    },
   }];
   if (usearch) {
     const index = new usearch.Index(usearchConfig(ef));
     index.load(usearchFile);
     engines.push({
       name: 'usearch-node',
-      batch: () => index.search(query.data, K, opt.threads),
-      one: (q) => index.search(q, K, 1),
+      batch: async () => timeSync(() => index.search(query.data, K, opt.threads)),
+      single: async () => timeSync(() => {
+        for (const q of queryRows) index.search(q, K, 1);
+      }),
       ids: (r) => r.keys,
     });
   }
   for (const e of engines) { // warm-up, untimed
-    e.batch();
-    for (let i = 0; i < 200; i++) e.one(queryRows[i % queryRows.length]);
+    await e.batch();
     e.bestBatch = Infinity;
+    e.bestBatchCpu = Infinity;
     e.bestSingle = Infinity;
+    e.bestSingleCpu = Infinity;
   }
   for (let r = 0; r < opt.repeats; r++) {
     for (const e of engines) {
-      const b = timeIt(e.batch);
+      const b = await e.batch();
       if (b.s < e.bestBatch) {
         e.bestBatch = b.s;
         e.last = b.out;
       }
-      const one = timeIt(() => {
-        for (const q of queryRows) e.one(q);
-      });
+      e.bestBatchCpu = Math.min(e.bestBatchCpu, b.cpu);
+      const one = await e.single();
       e.bestSingle = Math.min(e.bestSingle, one.s);
+      e.bestSingleCpu = Math.min(e.bestSingleCpu, one.cpu);
     }
   }
+  const nodeSum = idSum(engines[0].last, engines[0].ids);
+  if (nodeSum !== engines[1].last) {
+    sameAnswers = false;
+    log(`ef ${ef}: Node and C returned different ids (sums ${nodeSum} and ${engines[1].last})`);
+  }
   for (const e of engines) {
-    const row = { engine: e.name, ef, recall: recall(e.ids(e.last), e.last.counts), qps: nq / e.bestBatch,
-      singleUs: (e.bestSingle / queryRows.length) * 1e6 };
+    const row = { engine: e.name, ef, recall: e.ids ? recall(e.ids(e.last), e.last.counts) : undefined, qps: nq / e.bestBatch,
+      cpuQps: nq / e.bestBatchCpu, singleUs: (e.bestSingle / queryRows.length) * 1e6,
+      singleCpuUs: (e.bestSingleCpu / queryRows.length) * 1e6 };
     results.push(row);
-    log(`${e.name} ef ${ef}: recall ${row.recall.toFixed(4)} batch ${row.qps.toFixed(0)} QPS, single ${row.singleUs.toFixed(1)} µs`);
+    log(`${e.name} ef ${ef}: recall ${row.recall === undefined ? 'as quartz-node' : row.recall.toFixed(4)} ` +
+      `batch ${row.qps.toFixed(0)} QPS (${row.cpuQps.toFixed(0)} per CPU-s), single ${row.singleUs.toFixed(1)} µs ` +
+      `(${row.singleCpuUs.toFixed(1)} µs CPU)`);
   }
 }
+await ask('quit').catch(() => {});
 {
   // the Promise form of the batch, once, at the middle ef
   const efMid = opt.ef[Math.floor(opt.ef.length / 2)];
@@ -248,82 +319,65 @@ for (const ef of opt.ef) {
   results.asyncQps = { ef: efMid, qps: nq / (now() - t0) };
 }
 db.close();
-if (usearchFile) fs.rmSync(path.dirname(usearchFile), { recursive: true, force: true });
-
-// ---- C: bench_index -------------------------------------------------------------
-const cRows = [];
-let cCommand = '';
-if (opt.cBench && fs.existsSync(opt.cBench)) {
-  const args = ['--data', opt.data, '--metric', metricName, '--M', String(opt.M), '--efc', String(opt.efc),
-    '--ef', opt.ef.join(','), '--threads', String(opt.threads), '--repeats', String(opt.repeats)];
-  if (opt.limitQueries) args.push('--limit-queries', String(opt.limitQueries));
-  cCommand = [path.relative(root, opt.cBench), ...args.map((a) => (a === opt.data ? path.relative(root, a) : a))].join(' ');
-  log(`C: ${cCommand}`);
-  const run = spawnSync(opt.cBench, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
-  if (run.status !== 0) throw new Error(`bench_index exited ${run.status}`);
-  const lines = run.stdout.trim().split('\n');
-  const head = lines[0].split(',');
-  for (const line of lines.slice(1)) {
-    const f = Object.fromEntries(line.split(',').map((v, i) => [head[i], v]));
-    cRows.push({ threads: Number(f.threads), ef: Number(f.ef), recall: Number(f.recall_at_10), qps: Number(f.qps),
-      p50: Number(f.p50_us), build: Number(f.build_s) });
-  }
-} else if (opt.cBench) {
-  log(`C: ${opt.cBench} not found (ninja -C build); C figures skipped`);
-}
 
 // ---- report --------------------------------------------------------------------------
 const uptimeAfter = execFileSync('uptime', { encoding: 'utf8' }).trim();
 const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1] || 'unknown';
 const fmt = (x, d = 0) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
 const q = (e, ef) => results.find((r) => r.engine === e && r.ef === ef);
-const c = (t, ef) => cRows.find((r) => r.threads === t && r.ef === ef);
 const md = [];
-md.push(`# Node binding vs usearch (and C), ${path.basename(opt.data)}`, '');
+md.push(`# Node binding vs usearch and C, ${path.basename(opt.data)}`, '');
 md.push(`- date: ${new Date().toISOString()}`);
 md.push(`- command: \`${command}\` (from the repository root)`);
-if (cCommand) md.push(`- C figures: \`${cCommand}\`, run by the same command right after the Node runs`);
-md.push(`- machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; **shared** with up to 5 other agents while this ran`);
+md.push(`- machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; **shared** with up to 5 other agents ` +
+  'running builds, tests and benchmarks while this ran: absolute figures are well below a quiet machine\'s; the ratios, ' +
+  'from engines taking turns within each repeat, are the result');
 md.push(`- load: before \`${uptimeBefore}\`; after \`${uptimeAfter}\``);
-md.push(`- node ${process.version}; libquartz ${quartz.version} (simd ${quartz.simd}) via bindings/node; usearch ${usearchVersion} (npm, prebuilt)`);
+md.push(`- node ${process.version}; libquartz ${quartz.version} (simd ${quartz.simd}): bindings/node and, in C, ` +
+  `bench/node/qz_search_timer.c on the same directory; usearch ${usearchVersion} (npm, prebuilt binary)`);
 md.push(`- data: ${base.n} base vectors, ${nq} queries, ${dim} dimensions, ${metricName}; k = ${K}; ` +
   `M = connectivity = ${opt.M}, ef_construction = expansion_add = ${opt.efc}; ${opt.threads} threads for builds and batch searches; ` +
-  `best of ${opt.repeats} runs; single-query latency over ${queryRows.length} calls (cycling over the queries) on the main thread`);
+  `best of ${opt.repeats}; single-query latency over ${queryRows.length} calls (cycling over the queries) on the calling thread`);
+md.push(`- Node and C returned identical ids at every ef: ${sameAnswers ? 'yes' : '**no**'} (sum of the ids of each batch)`);
 md.push('');
 md.push('## Build');
 md.push('');
 md.push('| engine | build s |', '|---|---:|');
-for (const r of results.filter((r) => r.ef === undefined)) md.push(`| ${r.engine} | ${fmt(r.build, 1)} |`);
-if (cRows.length) md.push(`| quartz C (bench_index) | ${fmt(cRows[0].build, 1)} |`);
+for (const r of results.filter((r) => r.ef === undefined)) {
+  md.push(`| ${r.engine}${r.engine === 'quartz-node' ? ' (insertBatch into a directory, durability none)' : ''} | ${fmt(r.build, 1)} |`);
+}
 md.push('');
 md.push(`## Batch search (all ${nq} queries in one call, ${opt.threads} threads)`);
 md.push('');
-md.push('| ef | quartz-node recall | quartz-node QPS | usearch recall | usearch QPS | quartz C recall | quartz C QPS (' +
-  `${opt.threads} threads) | node / C | node / usearch |`);
-md.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+md.push('QPS is wall-clock; "per CPU-s" is queries per second of CPU time of the process (all its threads), ' +
+  'which other users of the machine do not inflate. Best of the repeats for each.');
+md.push('');
+md.push('| ef | quartz recall@10 | quartz-node QPS | quartz C QPS | node / C | quartz-node per CPU-s | quartz C per CPU-s | node / C (CPU) | ' +
+  'usearch recall@10 | usearch-node QPS | usearch per CPU-s | quartz-node / usearch (QPS) |');
+md.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const ef of opt.ef) {
   const a = q('quartz-node', ef);
+  const cc = q('quartz-c', ef);
   const u = q('usearch-node', ef);
-  const cc = c(opt.threads, ef);
-  md.push(`| ${ef} | ${fmt(a?.recall, 4)} | ${fmt(a?.qps)} | ${fmt(u?.recall, 4)} | ${fmt(u?.qps)} | ${fmt(cc?.recall, 4)} | ` +
-    `${fmt(cc?.qps)} | ${cc && a ? fmt(a.qps / cc.qps, 2) : 'n/a'} | ${u && a ? fmt(a.qps / u.qps, 2) : 'n/a'} |`);
+  md.push(`| ${ef} | ${fmt(a?.recall, 4)} | ${fmt(a?.qps)} | ${fmt(cc?.qps)} | ${cc && a ? fmt(a.qps / cc.qps, 2) : 'n/a'} | ` +
+    `${fmt(a?.cpuQps)} | ${fmt(cc?.cpuQps)} | ${cc && a ? fmt(a.cpuQps / cc.cpuQps, 2) : 'n/a'} | ` +
+    `${fmt(u?.recall, 4)} | ${fmt(u?.qps)} | ${fmt(u?.cpuQps)} | ${u && a ? fmt(a.qps / u.qps, 2) : 'n/a'} |`);
 }
 if (results.asyncQps) md.push('', `searchAsync (Promise, libuv pool) of the same batch at ef ${results.asyncQps.ef}: ${fmt(results.asyncQps.qps)} QPS (one run).`);
 md.push('');
-md.push('## One 10-NN query per call (main thread)');
+md.push('## One 10-NN query per call (calling thread)');
 md.push('');
-md.push(`A trivial call through the binding (\`db.has(id)\`) costs ${fmt(results.nullCallUs, 2)} µs.`);
-md.push('C is bench_index with one thread: mean µs per query = 1e6 / QPS (p50 beside it).');
+md.push(`A trivial call through the binding (\`db.has(id)\`) costs ${fmt(results.nullCallUs, 2)} µs (wall).`);
+md.push('CPU µs: CPU time per call of the process, the figure that load from other users does not inflate.');
 md.push('');
-md.push('| ef | quartz-node µs | quartz C µs (p50) | node − C µs | usearch-node µs |');
-md.push('|---:|---:|---:|---:|---:|');
+md.push('| ef | quartz-node µs CPU | quartz C µs CPU | node − C µs CPU | usearch-node µs CPU | quartz-node µs wall | quartz C µs wall | usearch-node µs wall |');
+md.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const ef of opt.ef) {
   const a = q('quartz-node', ef);
+  const cc = q('quartz-c', ef);
   const u = q('usearch-node', ef);
-  const cc = c(1, ef);
-  const cUs = cc ? 1e6 / cc.qps : undefined;
-  md.push(`| ${ef} | ${fmt(a?.singleUs, 1)} | ${cc ? `${fmt(cUs, 1)} (${fmt(cc.p50, 1)})` : 'n/a'} | ` +
-    `${cc && a ? fmt(a.singleUs - cUs, 1) : 'n/a'} | ${fmt(u?.singleUs, 1)} |`);
+  md.push(`| ${ef} | ${fmt(a?.singleCpuUs, 1)} | ${fmt(cc?.singleCpuUs, 1)} | ${cc && a ? fmt(a.singleCpuUs - cc.singleCpuUs, 1) : 'n/a'} | ` +
+    `${fmt(u?.singleCpuUs, 1)} | ${fmt(a?.singleUs, 1)} | ${fmt(cc?.singleUs, 1)} | ${fmt(u?.singleUs, 1)} |`);
 }
 md.push('');
 const text = md.join('\n') + '\n';
