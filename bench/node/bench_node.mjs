@@ -368,7 +368,7 @@ md.push('');
 md.push('## One 10-NN query per call (calling thread)');
 md.push('');
 md.push(`A trivial call through the binding (\`db.has(id)\`) costs ${fmt(results.nullCallUs, 2)} µs (wall).`);
-md.push('CPU µs: CPU time per call of the process, the figure that load from other users does not inflate.');
+md.push('CPU µs: CPU time per call of the process, less inflated by the other users than wall-clock time, but not immune: under this load the node − C column is noise of tens of µs; overhead.mjs below measures the per-call cost where the search itself is short.');
 md.push('');
 md.push('| ef | quartz-node µs CPU | quartz C µs CPU | node − C µs CPU | usearch-node µs CPU | quartz-node µs wall | quartz C µs wall | usearch-node µs wall |');
 md.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
