@@ -1,7 +1,8 @@
 # The addon links the meson-built static libquartz.a (position-independent
 # code), so quartz.node is self-contained: no libquartz.so to find at run
 # time. Its own symbols stay hidden (--exclude-libs). QUARTZ_BUILD_DIR picks
-# the meson build directory (default ../../build). See README.md.
+# the meson build directory (default ../../build; without one, an installed
+# libquartz found by pkg-config). See scripts/find-quartz.js and README.md.
 {
   "targets": [
     {
@@ -18,7 +19,7 @@
       ],
       "include_dirs": ["<!(node scripts/find-quartz.js include)"],
       "libraries": [
-        "<!(node scripts/find-quartz.js lib)",
+        "<!@(node scripts/find-quartz.js lib)",
         "<!@(node scripts/find-quartz.js libs)"
       ],
       "cflags": ["-fvisibility=hidden"],

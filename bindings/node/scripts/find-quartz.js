@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// find-quartz.js - where binding.gyp finds libquartz: prints one value for
-// gyp's <!(...) expansion and fails with a clear message when it is missing.
-//   find-quartz.js lib      the static library, $QUARTZ_BUILD_DIR/lib/libquartz.a
-//   find-quartz.js include  the public headers, <source root>/include
+// find-quartz.js - where binding.gyp finds libquartz: prints the value of one
+// gyp <!(...) expansion and fails with a clear message when it is missing.
+//   find-quartz.js lib      the library to link: $QUARTZ_BUILD_DIR/lib/libquartz.a
+//   find-quartz.js include  the public headers: <source root>/include
 //   find-quartz.js libs     the libraries libquartz.a needs (pkg-config: lmdb, libxxhash)
-// QUARTZ_BUILD_DIR defaults to ../../build (the meson build of this source tree).
+// QUARTZ_BUILD_DIR (absolute, or relative to bindings/node) picks the meson build
+// directory; it defaults to ../../build (the meson build of this source tree).
+// When QUARTZ_BUILD_DIR is unset and that build has no libquartz.a, an installed
+// libquartz (pkg-config quartz: libquartz.so.1 and its headers) is used instead.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -20,15 +23,34 @@ function die(msg) {
   process.exit(1);
 }
 
+function pkgConfig(...args) {
+  try {
+    return execFileSync('pkg-config', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch (e) {
+    return null;
+  }
+}
+
+const staticLib = path.join(build, 'lib', 'libquartz.a');
+const installed = !process.env.QUARTZ_BUILD_DIR && !fs.existsSync(staticLib) && pkgConfig('--exists', 'quartz') !== null;
+
 if (what === 'lib') {
-  const lib = path.join(build, 'lib', 'libquartz.a');
-  if (!fs.existsSync(lib))
-    die(`${lib} not found: build libquartz first (meson setup build -Dbuildtype=release && ninja -C build) ` +
+  if (installed) {
+    process.stdout.write(pkgConfig('--libs', 'quartz'));
+  } else if (!fs.existsSync(staticLib)) {
+    die(`${staticLib} not found: build libquartz first (meson setup build -Dbuildtype=release && ninja -C build) ` +
         'or point QUARTZ_BUILD_DIR at a meson build directory');
-  process.stdout.write(lib);
+  } else {
+    process.stdout.write(staticLib);
+  }
 } else if (what === 'include') {
-  process.stdout.write(path.join(root, 'include'));
+  if (installed) process.stdout.write(pkgConfig('--variable=includedir', 'quartz'));
+  else process.stdout.write(path.join(root, 'include'));
 } else if (what === 'libs') {
+  if (installed) {
+    process.stdout.write('-lpthread -lm'); // the shared library brings its own dependencies
+    process.exit(0);
+  }
   // libquartz.a was built with LMDB unless meson had -Dlmdb=disabled; ask meson's own record.
   const info = path.join(build, 'meson-info', 'intro-dependencies.json');
   let pkgs = ['lmdb', 'libxxhash'];
@@ -36,12 +58,7 @@ if (what === 'lib') {
     const deps = JSON.parse(fs.readFileSync(info, 'utf8')).map((d) => d.name);
     pkgs = pkgs.filter((p) => deps.includes(p));
   } catch (e) { /* no meson-info: assume the default build */ }
-  let flags = '';
-  try {
-    flags = execFileSync('pkg-config', ['--libs', ...pkgs], { encoding: 'utf8' }).trim();
-  } catch (e) {
-    flags = pkgs.map((p) => (p === 'libxxhash' ? '-lxxhash' : `-l${p}`)).join(' ');
-  }
+  const flags = pkgConfig('--libs', ...pkgs) ?? pkgs.map((p) => (p === 'libxxhash' ? '-lxxhash' : `-l${p}`)).join(' ');
   process.stdout.write(`${flags} -lpthread -lm`);
 } else {
   die(`usage: find-quartz.js lib|include|libs`);

@@ -22,6 +22,7 @@ static void state_free(napi_env env, void *data, void *hint)
     if (s->db_ctor) napi_delete_reference(env, s->db_ctor);
     if (s->json_parse) napi_delete_reference(env, s->json_parse);
     if (s->json_stringify) napi_delete_reference(env, s->json_stringify);
+    if (s->single_result) napi_delete_reference(env, s->single_result);
     free(s);
 }
 
@@ -38,6 +39,23 @@ static napi_value set_error_class(napi_env env, napi_callback_info info)
     qzn_state *s = qzn_state_get(env);
     if (s->error_ctor) napi_delete_reference(env, s->error_ctor);
     QZN_CALL(env, napi_create_reference(env, argv[0], 1, &s->error_ctor));
+    napi_get_undefined(env, &u);
+    return u;
+}
+
+/* _setResultMaker(fn): fn(buffer, found, k) builds the { ids, distances } of
+ * one search from its buffer (k ids, then k float distances). */
+static napi_value set_result_maker(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], u;
+    napi_valuetype t = napi_undefined;
+    QZN_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc > 0) napi_typeof(env, argv[0], &t);
+    if (t != napi_function) return qzn_throw_type(env, "expected a function");
+    qzn_state *s = qzn_state_get(env);
+    if (s->single_result) napi_delete_reference(env, s->single_result);
+    QZN_CALL(env, napi_create_reference(env, argv[0], 1, &s->single_result));
     napi_get_undefined(env, &u);
     return u;
 }
@@ -74,6 +92,8 @@ static napi_value init(napi_env env, napi_value exports)
     napi_value fn, v, codes;
     QZN_CALL(env, napi_create_function(env, "_setErrorClass", NAPI_AUTO_LENGTH, set_error_class, NULL, &fn));
     QZN_CALL(env, napi_set_named_property(env, exports, "_setErrorClass", fn));
+    QZN_CALL(env, napi_create_function(env, "_setResultMaker", NAPI_AUTO_LENGTH, set_result_maker, NULL, &fn));
+    QZN_CALL(env, napi_set_named_property(env, exports, "_setResultMaker", fn));
     QZN_CALL(env, napi_create_object(env, &codes));
     for (int c = 0; c >= QZ_EUNSUPPORTED; c--) {
         QZN_CALL(env, napi_create_int32(env, c, &v));
@@ -84,8 +104,18 @@ static napi_value init(napi_env env, napi_value exports)
     QZN_CALL(env, napi_set_named_property(env, exports, "version", v));
     QZN_CALL(env, napi_create_string_utf8(env, qz_simd_backend(), NAPI_AUTO_LENGTH, &v));
     QZN_CALL(env, napi_set_named_property(env, exports, "simd", v));
-    QZN_CALL(env, napi_create_uint32(env, QZ_MAX_K, &v));
-    QZN_CALL(env, napi_set_named_property(env, exports, "MAX_K", v));
+    static const struct { const char *name; uint32_t value; } limits[] = {
+        {"MAX_K", QZ_MAX_K},
+        {"MAX_EF", QZ_MAX_EF},
+        {"MAX_M", QZ_MAX_M},
+        {"MAX_DIMENSIONS", QZ_MAX_DIMENSIONS},
+        {"MAX_METADATA", QZ_MAX_METADATA},
+        {"MAX_KEY", QZ_MAX_KEY},
+    };
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        QZN_CALL(env, napi_create_uint32(env, limits[i].value, &v));
+        QZN_CALL(env, napi_set_named_property(env, exports, limits[i].name, v));
+    }
     return exports;
 }
 

@@ -503,7 +503,7 @@ napi_value qzn_db_class(napi_env env)
         GETTER("dim", get_dim),
         GETTER("metric", get_metric),
         GETTER("closed", get_closed),
-        {"open", NULL, db_open_async, NULL, NULL, NULL, napi_static, NULL},
+        {"open", NULL, db_open_async, NULL, NULL, NULL, napi_static | napi_writable | napi_configurable, NULL},
     };
     napi_value cls;
     QZN_CALL(env, napi_define_class(env, "Database", NAPI_AUTO_LENGTH, construct, NULL,

@@ -45,6 +45,7 @@ typedef struct qzn_state {
     napi_ref db_ctor;      /* Database */
     napi_ref json_parse;   /* JSON.parse */
     napi_ref json_stringify;
+    napi_ref single_result; /* (buffer, found, k) => { ids, distances }, registered by index.js */
 } qzn_state;
 
 qzn_state *qzn_state_get(napi_env env);

@@ -73,33 +73,51 @@ static int read_filter(napi_env env, napi_value v, query_opts *q)
     return 0;
 }
 
+/* One pass over the own enumerable keys of opts: each known key is read by
+ * the key value itself (no string lookups for absent keys), and an unknown
+ * key is refused. This is on the path of every single-query search. */
 static int read_opts(napi_env env, napi_value opts, query_opts *q)
 {
-    static const char *const known[] = {"ef", "filter", "exclude", NULL};
     memset(q, 0, sizeof *q);
     qz_search_params_init(&q->sp, sizeof q->sp);
-    if (!opts) return 0;
-    napi_valuetype t;
-    napi_typeof(env, opts, &t);
-    if (t == napi_undefined || t == napi_null) return 0;
-    int present, has;
-    if (qzn_get_opts(env, opts, "search options", &present) || qzn_check_keys(env, opts, "search options", known))
-        return -1;
-    napi_value v;
-    if (qzn_get_prop(env, opts, "ef", &v, &has)) return -1;
-    if (has) {
-        uint64_t ef;
-        if (qzn_get_uint(env, v, "options.ef", UINT32_MAX, &ef)) return -1;
-        q->sp.ef = (uint32_t)ef;
+    if (!opts || qzn_is_nullish(env, opts)) return 0;
+    int present;
+    if (qzn_get_opts(env, opts, "search options", &present)) return -1;
+    napi_value keys, filter = NULL, exclude = NULL;
+    uint32_t n = 0;
+    if (napi_get_all_property_names(env, opts, napi_key_own_only, napi_key_enumerable | napi_key_skip_symbols,
+                                    napi_key_numbers_to_strings, &keys) != napi_ok ||
+        napi_get_array_length(env, keys, &n) != napi_ok)
+        return qzn_throw_napi(env, napi_generic_failure), -1;
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value key, v;
+        char name[64];
+        size_t len = 0;
+        napi_valuetype t;
+        if (napi_get_element(env, keys, i, &key) != napi_ok ||
+            napi_get_value_string_utf8(env, key, name, sizeof name, &len) != napi_ok ||
+            napi_get_property(env, opts, key, &v) != napi_ok)
+            return qzn_throw_napi(env, napi_generic_failure), -1;
+        if (!strcmp(name, "ef")) {
+            napi_typeof(env, v, &t);
+            if (t == napi_undefined) continue;
+            uint64_t ef;
+            if (qzn_get_uint(env, v, "options.ef", UINT32_MAX, &ef)) return -1;
+            q->sp.ef = (uint32_t)ef;
+        } else if (!strcmp(name, "filter")) {
+            filter = v;
+        } else if (!strcmp(name, "exclude")) {
+            exclude = v;
+        } else {
+            return qzn_throw_msg(env, QZ_EINVAL, "unknown option '%s' in search options", name), -1;
+        }
     }
-    if (qzn_get_prop(env, opts, "filter", &v, &has)) return -1;
-    if (!has) return 0;
-    if (read_filter(env, v, q)) return -1;
+    if (!filter || qzn_is_nullish(env, filter)) return 0;
+    if (read_filter(env, filter, q)) return -1;
     uint32_t flags = 0;
-    if (qzn_get_prop(env, opts, "exclude", &v, &has)) return -1;
-    if (has) {
+    if (exclude && !qzn_is_nullish(env, exclude)) {
         bool ex;
-        if (napi_get_value_bool(env, v, &ex) != napi_ok) return qzn_throw_type(env, "options.exclude must be a boolean"), -1;
+        if (napi_get_value_bool(env, exclude, &ex) != napi_ok) return qzn_throw_type(env, "options.exclude must be a boolean"), -1;
         flags = ex ? QZ_ID_SET_EXCLUDE : 0;
     }
     int rc = qz_id_set_init(&q->set, sizeof q->set, q->filter_ids, q->set.count, flags);
@@ -172,6 +190,31 @@ static napi_value out_object(napi_env env, napi_value ids_ab, napi_value dist_ab
     return res;
 }
 
+/* { ids, distances } of a single search over one buffer (k ids, k distances).
+ * index.js registers a JS function that builds it (object literals and
+ * typed-array views are cheaper made by the JIT than through N-API calls);
+ * without it (the raw addon), N-API builds the same object. */
+static napi_value single_result(napi_env env, napi_value ab, size_t found, size_t k)
+{
+    qzn_state *s = qzn_state_get(env);
+    napi_value fn, global, argv[3], res;
+    if (s->single_result && napi_get_reference_value(env, s->single_result, &fn) == napi_ok && fn) {
+        QZN_CALL(env, napi_get_global(env, &global));
+        argv[0] = ab;
+        QZN_CALL(env, napi_create_uint32(env, (uint32_t)found, &argv[1]));
+        QZN_CALL(env, napi_create_uint32(env, (uint32_t)k, &argv[2]));
+        if (napi_call_function(env, global, fn, 3, argv, &res) != napi_ok) return NULL;
+        return res;
+    }
+    napi_value ids, dist;
+    QZN_CALL(env, napi_create_typedarray(env, napi_biguint64_array, found, ab, 0, &ids));
+    QZN_CALL(env, napi_create_typedarray(env, napi_float32_array, found, ab, k * sizeof(uint64_t), &dist));
+    QZN_CALL(env, napi_create_object(env, &res));
+    QZN_CALL(env, napi_set_named_property(env, res, "ids", ids));
+    QZN_CALL(env, napi_set_named_property(env, res, "distances", dist));
+    return res;
+}
+
 /* Rows of a query array: nq = len / dim, or QZ_EDIM when it does not divide. */
 static int rows_of(napi_env env, qzn_db *h, size_t len, size_t *nq)
 {
@@ -215,14 +258,14 @@ napi_value qzn_search(napi_env env, napi_callback_info info)
     if (len > h->dims && len % h->dims == 0) {
         res = batch_sync(env, h, q, len / h->dims, k, &o);
     } else { /* one query; a wrong length gets libquartz's own EDIM message */
-        napi_value ids_ab, dist_ab;
-        void *ip, *dp;
+        /* One ArrayBuffer: k ids, then k distances; the views cover the found ones. */
+        napi_value ab;
+        void *p;
         size_t found = 0;
-        if (napi_create_arraybuffer(env, k * sizeof(uint64_t), &ip, &ids_ab) == napi_ok &&
-            napi_create_arraybuffer(env, k * sizeof(float), &dp, &dist_ab) == napi_ok) {
-            int rc = qz_db_search(h->db, q, len, k, &o.sp, ip, dp, &found);
+        if (napi_create_arraybuffer(env, k * (sizeof(uint64_t) + sizeof(float)), &p, &ab) == napi_ok) {
+            int rc = qz_db_search(h->db, q, len, k, &o.sp, p, (float *)((uint64_t *)p + k), &found);
             if (rc < 0) qzn_throw_status(env, rc);
-            else res = out_object(env, ids_ab, dist_ab, NULL, found, 1);
+            else res = single_result(env, ab, found, k);
         } else {
             qzn_throw_napi(env, napi_generic_failure);
         }

@@ -44,20 +44,6 @@ static napi_value put(napi_env env, napi_callback_info info, put_fn fn)
 napi_value qzn_insert(napi_env env, napi_callback_info info) { return put(env, info, qz_db_insert); }
 napi_value qzn_upsert(napi_env env, napi_callback_info info) { return put(env, info, qz_db_upsert); }
 
-napi_value qzn_delete(napi_env env, napi_callback_info info)
-{
-    size_t argc = 1;
-    napi_value argv[1];
-    qzn_db *h = qzn_this_open(env, info, &argc, argv, NULL);
-    if (!h) return NULL;
-    uint64_t id;
-    if (argc < 1) return qzn_throw_type(env, "id must be a bigint or a number, got nothing");
-    if (qzn_get_id(env, argv[0], "id", &id)) return NULL;
-    int rc = qz_db_delete(h->db, id);
-    if (rc < 0) return qzn_throw_status(env, rc);
-    return undefined(env);
-}
-
 napi_value qzn_has(napi_env env, napi_callback_info info)
 {
     size_t argc = 1;
@@ -123,7 +109,7 @@ napi_value qzn_get(napi_env env, napi_callback_info info)
 
 /* ---- batches ---- */
 
-typedef struct batch {
+struct batch {
     size_t n, dims;
     uint64_t *ids;
     float *vectors;
@@ -133,7 +119,8 @@ typedef struct batch {
     /* owned memory (freed by batch_free) */
     void *own_ids, *own_vectors;
     void **own_metas; /* n entries */
-} batch;
+};
+typedef struct batch batch;
 
 static void batch_free(batch *b)
 {
@@ -189,6 +176,47 @@ static int read_ids(napi_env env, napi_value v, int copy, batch *b)
         if (qzn_get_id(env, e, what, &b->ids[i])) return -1;
     }
     return 0;
+}
+
+/* delete(id) removes one id; delete(ids) (a BigUint64Array or an Array of ids)
+ * removes them all in one transaction: all or nothing, so an unknown id
+ * (QZ_ENOTFOUND) leaves every id in place. */
+napi_value qzn_delete(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1];
+    qzn_db *h = qzn_this_open(env, info, &argc, argv, NULL);
+    if (!h) return NULL;
+    uint64_t id;
+    if (argc < 1) return qzn_throw_type(env, "id must be a bigint or a number, got nothing");
+    bool many = false;
+    napi_is_array(env, argv[0], &many);
+    if (!many) {
+        napi_is_typedarray(env, argv[0], &many);
+    }
+    if (many) {
+        batch b;
+        memset(&b, 0, sizeof b);
+        if (read_ids(env, argv[0], 0, &b)) {
+            batch_free(&b);
+            return NULL;
+        }
+        qz_txn *txn = NULL;
+        int rc = b.n ? qz_txn_begin(h->db, &txn) : 0;
+        for (size_t i = 0; rc >= 0 && i < b.n; i++) rc = qz_txn_delete(txn, b.ids[i]);
+        if (rc >= 0 && txn) {
+            rc = qz_txn_commit(txn); /* frees txn, also on failure */
+            txn = NULL;
+        }
+        if (txn) qz_txn_abort(txn);
+        batch_free(&b);
+        if (rc < 0) return qzn_throw_status(env, rc);
+        return undefined(env);
+    }
+    if (qzn_get_id(env, argv[0], "id", &id)) return NULL;
+    int rc = qz_db_delete(h->db, id);
+    if (rc < 0) return qzn_throw_status(env, rc);
+    return undefined(env);
 }
 
 static int read_batch(napi_env env, qzn_db *h, size_t argc, napi_value *argv, int copy, batch *b)
