@@ -142,7 +142,7 @@ surface() { # surface NAME RUNNER [BUILDDIR]: run a surface suite against BUILDD
 }
 
 all_legs=(release asan tsan nolmdb rest python node worker)
-default_legs=(release asan tsan nolmdb rest python worker) # a surface joins when its runner lands
+default_legs=(release asan tsan nolmdb rest python node worker) # a surface joins when its runner lands
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=("${default_legs[@]}")
 for w in "${want[@]}"; do
