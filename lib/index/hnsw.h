@@ -11,7 +11,10 @@
  * Memory layout. Layer 0 is one array of fixed-size records, one per slot:
  *   [u32 count][u32 links[M0]][stored vector]
  * so that one record holds everything a search touches when it expands a
- * node, and the next neighbour's record can be prefetched. Upper layers are
+ * node, and the next neighbour's record can be prefetched. The stored
+ * vector is the node's code: the f32 record form itself, or for f16, int8
+ * and binary the compact code (vector/codec.h), with the f32 originals in a
+ * separate array read only by construction, repair and re-ranking. Upper layers are
  * rare (1/M of nodes) and live in a per-slot block of (1 + M) u32 per level.
  * Labels, levels, states, locks, metadata and sequence numbers are separate
  * arrays: search reads labels only for results.

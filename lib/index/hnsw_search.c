@@ -235,10 +235,24 @@ static size_t exact_pass(qz__hnsw *h, qz__search_ctx *c, const void *q, size_t k
 /* Re-rank: the first r of the walk's n results (ascending code distance)
  * get their exact distances against the originals and are sorted again.
  * Returns r. */
+static inline void prefetch_rec(const qz__hnsw *h, uint32_t slot)
+{
+    const char *v = qz__node_rec(h, slot);
+    for (size_t off = 0; off < h->vec_bytes; off += 64) __builtin_prefetch(v + off, 0, 2);
+}
+
 static size_t rerank(const qz__hnsw *h, const void *q, qz__hit *res, size_t n, size_t r)
 {
     if (r > n) r = n;
-    for (size_t i = 0; i < r; i++) res[i].dist = qz__xdist(h, q, qz__node_rec(h, res[i].slot));
+    /* The originals are cold (the walk read codes): fetch every line of
+     * the next two ahead, so their misses overlap with this distance.
+     * Measured on MNIST int8, ef 40: without it the 30 re-ranked f32
+     * distances took twice the time of the whole walk on the codes. */
+    for (size_t i = 0; i < r && i < 2; i++) prefetch_rec(h, res[i].slot);
+    for (size_t i = 0; i < r; i++) {
+        if (i + 2 < r) prefetch_rec(h, res[i + 2].slot);
+        res[i].dist = qz__xdist(h, q, qz__node_rec(h, res[i].slot));
+    }
     qz__hits_sort(res, r);
     return r;
 }

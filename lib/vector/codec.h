@@ -38,6 +38,9 @@
  *
  * Values equal the public QZ_DTYPE_* (lib/api checks at compile time) and
  * are what the options record stores.
+ *
+ * Freestanding (tests/cross builds the kernels without a C library):
+ * __builtin_memcpy of constant sizes only, no libc calls.
  */
 #ifndef QZ_VECTOR_CODEC_H
 #define QZ_VECTOR_CODEC_H
@@ -45,7 +48,6 @@
 #include <float.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 enum qz__dtype { QZ__DTYPE_F32 = 1, QZ__DTYPE_F16 = 2, QZ__DTYPE_INT8 = 3, QZ__DTYPE_BINARY = 4 };
 
@@ -70,7 +72,7 @@ static inline const char *qz__dtype_name(unsigned t)
 static inline uint16_t qz__f32_to_f16(float f)
 {
     uint32_t x;
-    memcpy(&x, &f, 4);
+    __builtin_memcpy(&x, &f, 4);
     uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
     uint32_t ax = x & 0x7fffffffu;
     if (ax > 0x7f800000u) return (uint16_t)(sign | 0x7e00u); /* NaN */
@@ -99,7 +101,7 @@ static inline float qz__f16_to_f32(uint16_t h)
             x = sign;
         } else { /* subnormal: m * 2^-24 */
             float f = (float)m * 0x1p-24f;
-            memcpy(&x, &f, 4);
+            __builtin_memcpy(&x, &f, 4);
             x |= sign;
         }
     } else if (e == 31) {
@@ -108,7 +110,7 @@ static inline float qz__f16_to_f32(uint16_t h)
         x = sign | ((e + 112u) << 23) | (m << 13);
     }
     float f;
-    memcpy(&f, &x, 4);
+    __builtin_memcpy(&f, &x, 4);
     return f;
 }
 
@@ -123,7 +125,7 @@ typedef struct qz__sq8_head {
 static inline qz__sq8_head qz__sq8_head_get(const void *code)
 {
     qz__sq8_head h;
-    memcpy(&h, code, sizeof h);
+    __builtin_memcpy(&h, code, sizeof h);
     return h;
 }
 
@@ -200,7 +202,7 @@ static inline void qz__sq8_encode(const float *x, size_t n, void *out)
     double fs = h.s, fo = h.o;
     double n2 = (double)n * fo * fo + 2.0 * fo * fs * sum + fs * fs * sum2;
     h.n2 = n2 <= FLT_MAX ? (float)n2 : FLT_MAX;
-    memcpy(out, &h, sizeof h);
+    __builtin_memcpy(out, &h, sizeof h);
 }
 
 #endif
