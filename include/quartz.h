@@ -268,7 +268,9 @@ typedef struct qz_search_params {
      *  ::QZ_DTYPE_BINARY): the walk keeps at least k * oversample candidates
      *  (the candidate list is raised to that if ef is smaller) and the
      *  nearest k * oversample by code distance are measured again on the
-     *  f32 originals. 0 = the dtype's default (f16 2, int8 3, binary 16);
+     *  f32 originals (binary: every candidate of the list is, since bit
+     *  distances rank too coarsely to cut). 0 = the dtype's default (f16 2,
+     *  int8 3, binary 16);
      *  1..::QZ_MAX_OVERSAMPLE. Ignored by f32 and Hamming databases.
      *  Callers compiled against an older quartz.h (a smaller struct_size)
      *  get the default. @since 1.1 */

@@ -285,9 +285,9 @@ typedef struct qz__hit {
  * completes it, so *found = min(k, accepted nodes). Caller holds `resize`
  * shared. */
 /* `query` is in record form. Quantized indexes walk the codes with a beam
- * of max(ef, k * oversample) and re-rank the nearest k * oversample exactly
- * against the originals (oversample 0: the index's default); the distances
- * returned are then exact. */
+ * of max(ef, k * oversample) and re-rank the nearest k * oversample (binary:
+ * the whole beam) exactly against the originals (oversample 0: the index's
+ * default); the distances returned are then exact. */
 int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, uint32_t oversample, qz__accept_fn filter,
                     void *fuser, qz__hit *hits, size_t *found);
 
