@@ -9,6 +9,11 @@
  * Vectors go in raw: under cosine the library normalises them itself, and that
  * work is part of the timed build and the timed searches, as it is for the
  * hnswlib peer.
+ *
+ * Two options of its own, taken out of argv before the shared parser sees
+ * the rest: --dtype f32|f16|int8|binary (qz_open_options.dtype; the CSV's
+ * engine column then reads "quartz-<dtype>") and --oversample N
+ * (qz_search_params.oversample; 0 = the dtype's default).
  */
 #include "datasets.h"
 
@@ -16,10 +21,12 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct qz_engine {
     qz_db *db;
     size_t dims;
+    uint32_t oversample;
 } qz_engine;
 
 static int qz_search_cb(void *ctx, const float *query, size_t k, size_t ef, uint64_t *ids, size_t *found)
@@ -28,6 +35,7 @@ static int qz_search_cb(void *ctx, const float *query, size_t k, size_t ef, uint
     qz_search_params sp = QZ_SEARCH_PARAMS_INIT;
     int rc;
     sp.ef = (uint32_t)ef;
+    sp.oversample = q->oversample;
     rc = qz_db_search(q->db, query, q->dims, k, &sp, ids, NULL, found);
     if (rc < 0) {
         /* qz_errmsg() is per thread: read it here, on the failing thread. */
@@ -46,8 +54,59 @@ static uint32_t to_qz_metric(bench_metric m)
     }
 }
 
+static int parse_dtype(const char *s, uint32_t *out)
+{
+    static const char *const names[] = {"default", "f32", "f16", "int8", "binary"};
+    for (uint32_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcmp(s, names[i])) {
+            *out = i;
+            return 0;
+        }
+    return -1;
+}
+
+/* Take --dtype and --oversample (both "--opt v" and "--opt=v") out of argv. */
+static int take_own_args(int *argc, char **argv, uint32_t *dtype, uint32_t *oversample)
+{
+    int w = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        int which = !strncmp(a, "--dtype", 7) ? 1 : !strncmp(a, "--oversample", 12) ? 2 : 0;
+        size_t len = which == 1 ? 7 : 12;
+        if (which && a[len] == '=') v = a + len + 1;
+        else if (which && a[len] == '\0' && i + 1 < *argc) v = argv[++i];
+        else if (which && a[len] == '\0') {
+            fprintf(stderr, "bench_index: %s needs a value\n", a);
+            return -1;
+        } else if (which) {
+            which = 0; /* another option with this prefix */
+        }
+        if (which == 1) {
+            if (parse_dtype(v, dtype) < 0) {
+                fprintf(stderr, "bench_index: --dtype expects f32, f16, int8 or binary, got '%s'\n", v);
+                return -1;
+            }
+        } else if (which == 2) {
+            char *end;
+            unsigned long x = strtoul(v, &end, 10);
+            if (*end || x > QZ_MAX_OVERSAMPLE) {
+                fprintf(stderr, "bench_index: --oversample expects 0..%u, got '%s'\n", QZ_MAX_OVERSAMPLE, v);
+                return -1;
+            }
+            *oversample = (uint32_t)x;
+        } else {
+            argv[w++] = argv[i];
+        }
+    }
+    *argc = w;
+    argv[w] = NULL;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    uint32_t dtype = 0, oversample = 0;
+    char engine_name[32];
     bench_options o;
     bench_dataset ds;
     bench_build b;
@@ -63,7 +122,10 @@ int main(int argc, char **argv)
     size_t i;
     int rc;
 
-    rc = bench_parse_args(argc, argv, "quartz", &o);
+    if (take_own_args(&argc, argv, &dtype, &oversample) < 0) return 2;
+    snprintf(engine_name, sizeof engine_name, dtype ? "quartz-%s" : "quartz",
+             dtype == 1 ? "f32" : dtype == 2 ? "f16" : dtype == 3 ? "int8" : "binary");
+    rc = bench_parse_args(argc, argv, engine_name, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     if (bench_dataset_load(o.data_dir, o.metric, o.limit_queries, o.k, &ds, err, sizeof err) != 0) {
@@ -86,6 +148,7 @@ int main(int argc, char **argv)
     opts.ef_construction = o.ef_construction;
     opts.initial_capacity = ds.base.n;
     opts.threads = o.threads;
+    opts.dtype = dtype;
 
     rss0 = bench_rss_bytes();
     t0 = bench_now();
@@ -114,15 +177,17 @@ int main(int argc, char **argv)
         goto fail;
     }
     fprintf(stderr,
-            "info: engine=quartz version=%s dataset=%s n=%zu dim=%zu metric=%s build_s=%.3f "
-            "rss_delta_bytes=%lld qz_stats.memory_bytes=%llu max_level=%u simd=%.16s threads=%u\n",
-            qz_version_string(), ds.name, ds.base.n, ds.base.dim, bench_metric_name(o.metric), b.build_s,
+            "info: engine=%s version=%s dataset=%s n=%zu dim=%zu metric=%s build_s=%.3f "
+            "rss_delta_bytes=%lld qz_stats.memory_bytes=%llu max_level=%u simd=%.16s threads=%u dtype=%u "
+            "oversample=%u\n",
+            engine_name, qz_version_string(), ds.name, ds.base.n, ds.base.dim, bench_metric_name(o.metric), b.build_s,
             (long long)b.memory_bytes, (unsigned long long)st.memory_bytes, st.max_level, st.simd,
-            o.threads);
+            o.threads, st.dtype, oversample);
 
-    e.name = "quartz";
+    e.name = engine_name;
     qe.db = db;
     qe.dims = ds.base.dim;
+    qe.oversample = oversample;
     e.ctx = &qe;
     e.search = qz_search_cb;
     e.set_ef = NULL; /* ef travels with each qz_db_search() call */

@@ -16,7 +16,13 @@
  *          graph search visits them (memory latency and bandwidth bound;
  *          back-to-back evaluations overlap their misses, so this is an
  *          upper bound for a real search that also does bookkeeping).
- * Hamming vectors are D bits packed into ceil(D/8) bytes.
+ * Hamming vectors are D bits packed into ceil(D/8) bytes. The stored element
+ * types have rows too: *_f16 (binary16 inputs, 2 bytes per element, f32
+ * arithmetic: flops as for f32) and *_sq8 (8-bit codes, 16-byte header +
+ * D bytes: an exact u8 dot, VPDPBUSD on avx512vnni, counted as 2 integer ops
+ * per element in the GFLOP/s column, then the header combine). The inputs
+ * are the arena's random bits read as halves or codes: the speed of these
+ * kernels does not depend on the values.
  *
  * Peak: measured, not looked up. For each ISA we run a loop of independent
  * FMA chains (more chains than latency x throughput needs) and count 2 flops
@@ -229,12 +235,34 @@ static double measure_peak(peak_fn fn, double flops_per_iter)
 
 /* ---- kernel timing ------------------------------------------------------- */
 
-typedef enum metric { M_L2, M_DOT, M_HAMMING, M_COUNT } metric;
-static const char *const g_metric_names[M_COUNT] = {"l2sq_f32", "dot_f32", "hamming_b8"};
+typedef enum metric { M_L2, M_DOT, M_HAMMING, M_L2_F16, M_DOT_F16, M_L2_SQ8, M_DOT_SQ8, M_COUNT } metric;
+static const char *const g_metric_names[M_COUNT] = {"l2sq_f32", "dot_f32", "hamming_b8", "l2sq_f16",
+                                                    "dot_f16",  "l2sq_sq8", "dot_sq8"};
 
 static qz__dist_fn kernel_of(const qz__kernels *k, metric m)
 {
-    return m == M_L2 ? k->l2sq_f32 : m == M_DOT ? k->dot_f32 : k->hamming_b8;
+    switch (m) {
+    case M_L2: return k->l2sq_f32;
+    case M_DOT: return k->dot_f32;
+    case M_HAMMING: return k->hamming_b8;
+    case M_L2_F16: return k->l2sq_f16;
+    case M_DOT_F16: return k->dot_f16;
+    case M_L2_SQ8: return k->l2sq_sq8;
+    default: return k->dot_sq8;
+    }
+}
+
+/* The n given to the kernel and the bytes of one vector. */
+static void shape(metric m, size_t dim, size_t *n, size_t *stride)
+{
+    switch (m) {
+    case M_HAMMING: *n = *stride = (dim + 7) / 8; break;
+    case M_L2_F16:
+    case M_DOT_F16: *n = dim, *stride = 2 * dim; break;
+    case M_L2_SQ8:
+    case M_DOT_SQ8: *n = dim, *stride = 16 + dim; break;
+    default: *n = dim, *stride = 4 * dim; break;
+    }
 }
 
 #define COLD_BYTES ((size_t)256 << 20)
@@ -271,8 +299,8 @@ static double run(qz__dist_fn fn, const char *query, const char *base, size_t st
  * (other tenants, frequency changes) only ever make a run slower. */
 static double evals_per_second(qz__dist_fn fn, size_t dim, metric m, int cold, size_t shift)
 {
-    size_t n = m == M_HAMMING ? (dim + 7) / 8 : dim;
-    size_t stride = m == M_HAMMING ? n : dim * sizeof(float); /* bytes */
+    size_t n, stride; /* elements, bytes */
+    shape(m, dim, &n, &stride);
     const char *arena = (const char *)g_arena;
     /* The query lives apart from the base vectors, as in a search. */
     static _Alignas(64) float query[4096];
@@ -377,8 +405,12 @@ int main(int argc, char **argv)
                 for (size_t u = t + 1; u < ntab; u++) later |= kernel_of(tab[u], (metric)m) == fn;
                 if (later) continue;
                 size_t dim = dims[d];
-                double bytes = m == M_HAMMING ? 2.0 * (double)((dim + 7) / 8) : 8.0 * dim;
-                double flops = m == M_L2 ? 3.0 * dim : m == M_DOT ? 2.0 * dim : 0.0;
+                size_t n_el, vbytes;
+                shape((metric)m, dim, &n_el, &vbytes);
+                double bytes = 2.0 * (double)vbytes;
+                double flops = (m == M_L2 || m == M_L2_F16) ? 3.0 * dim
+                               : (m == M_DOT || m == M_DOT_F16 || m == M_L2_SQ8 || m == M_DOT_SQ8) ? 2.0 * dim
+                                                                                                : 0.0;
                 double hot = evals_per_second(fn, dim, (metric)m, 0, 0);
                 double hot_u = evals_per_second(fn, dim, (metric)m, 0, 4);
                 double cold = evals_per_second(fn, dim, (metric)m, 1, 0);

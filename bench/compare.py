@@ -2,6 +2,12 @@
 """Run libquartz (bench_index) and hnswlib (peer_hnswlib) on every dataset
 folder and summarise them side by side.
 
+libquartz runs once per stored element type (--dtypes, default
+f32,f16,int8,binary: engines quartz-f32, quartz-f16, ...); every quartz row
+is compared with hnswlib from the same run. With matplotlib (Debian's
+python3-matplotlib) it also draws one recall-QPS chart per dataset, every
+engine on it (log QPS against recall, as ann-benchmarks does), into --png-dir.
+
 Both programs take the same arguments and print the same CSV (the loop that
 times and judges them is shared C code, bench/datasets.c). This script only
 runs them, keeps every row in one CSV file, and writes a markdown report:
@@ -29,6 +35,13 @@ HEADER = ("dataset,engine,n,dim,metric,threads,M,ef_construction,ef,recall_at_10
           "qps,p50_us,p99_us,build_s,memory_bytes").split(",")
 ENGINES = {"quartz": "bench_index", "hnswlib": "peer_hnswlib"}
 TARGETS = (0.90, 0.95, 0.99)
+DTYPES = ("f32", "f16", "int8", "binary")
+PEER = "hnswlib"
+
+
+def engine_binary_key(label):
+    """'quartz-int8' -> 'quartz'."""
+    return label.split("-", 1)[0]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -197,7 +210,6 @@ def tool_version(cmd):
 
 def markdown(results, settings, infos, command, started):
     engines = settings["engines"]
-    e0, e1 = (engines + [None, None])[:2]
     out = []
     out.append("## QuartzDB vs hnswlib on real datasets\n")
     out.append(f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}"
@@ -207,11 +219,16 @@ def markdown(results, settings, infos, command, started):
     if cc:
         out.append(f"- Compiler: {cc}")
     hv = tool_version(["dpkg-query", "-W", "-f", "${Version}", "libhnswlib-dev"])
-    qinfo = next((i for (e, _), i in infos.items() if e == "quartz" and i), {})
+    qinfo = next((i for (e, _), i in infos.items() if engine_binary_key(e) == "quartz" and i), {})
     hinfo = next((i for (e, _), i in infos.items() if e == "hnswlib" and i), {})
-    if "quartz" in engines:
+    if any(engine_binary_key(e) == "quartz" for e in engines):
         out.append(f"- quartz: libquartz {qinfo.get('version', '?')}, kernels {qinfo.get('simd', '?')},"
-                   " in-memory database, public API (qz_db_insert_batch, qz_db_search)")
+                   " in-memory database, public API (qz_db_insert_batch, qz_db_search); quartz-<dtype> is"
+                   " qz_open_options.dtype, f16/int8/binary walk codes and re-rank k * oversample"
+                   " candidates on the f32 originals (oversample "
+                   + (str(settings.get("oversample")) if settings.get("oversample") else
+                      "default: f16 2, int8 3, binary 16") + "; the candidate list is at least that, so"
+                   " a row's effective ef is max(ef, 10 * oversample))")
     if "hnswlib" in engines:
         out.append(f"- hnswlib: {hv or 'headers'} (Debian libhnswlib-dev), kernels "
                    f"{hinfo.get('simd', '?')}, -O3 -march=native; cosine = normalised vectors + "
@@ -225,8 +242,9 @@ def markdown(results, settings, infos, command, started):
     out.append("QPS is single-thread (one query at a time), the best among the ef values whose "
                "tie-aware recall@10 reaches the target (the ef is in brackets; n/a: no ef reached it). "
                "Memory is the growth of resident memory (VmRSS) over the build, with the dataset "
-               "already loaded. Ratios are quartz / hnswlib: above 1 is better for QPS, below 1 is "
-               "better for build time and memory.\n")
+               "already loaded; qz_stats.memory_bytes is what libquartz counts itself (codes, "
+               "originals, graph, id map). Ratios are engine / hnswlib: above 1 is better for QPS, "
+               "below 1 is better for build time and memory.\n")
     for ds, rows, errors in results:
         r0 = rows[0] if rows else None
         nq = ds.get("queries")
@@ -239,22 +257,43 @@ def markdown(results, settings, infos, command, started):
             out.append(f"- **{eng} failed**: {msg}")
         if errors:
             out.append("")
-        out.append(f"| | {e0} | {e1} | {e0} / {e1} |")
-        out.append("|---|---:|---:|---:|")
-        for t in TARGETS:
-            a = best_qps(rows, e0, t)
-            b = best_qps(rows, e1, t) if e1 else None
-            cell = lambda x: f"{fmt_int(x[0])} (ef {x[1]})" if x else "n/a"
-            out.append(f"| QPS at recall@10 >= {t:.2f} | {cell(a)} | {cell(b)} | "
-                       f"{ratio(a[0] if a else None, b[0] if b else None)} |")
-        ba, ma = engine_build(rows, e0)
-        bb, mb = engine_build(rows, e1) if e1 else (None, None)
+        present = [e for e in engines if any(r["engine"] == e for r in rows)]
+        peer = PEER if PEER in present else None
+        cell = lambda x: f"{fmt_int(x[0])} (ef {x[1]})" if x else "n/a"
         f_s = lambda x: f"{x:.2f}" if x is not None else "n/a"
         f_m = lambda x: f"{x / 1048576:.1f}" if x is not None else "n/a"
-        out.append(f"| build time, {settings['threads']} threads (s) | {f_s(ba)} | {f_s(bb)} | "
-                   f"{ratio(ba, bb)} |")
-        out.append(f"| memory, RSS growth (MiB) | {f_m(ma)} | {f_m(mb)} | {ratio(ma, mb)} |")
+        head = "| engine |"
+        sep = "|---|"
+        for t in TARGETS:
+            head += f" QPS at recall >= {t:.2f} |"
+            sep += "---:|"
+            if peer:
+                head += f" / {peer} |"
+                sep += "---:|"
+        head += f" build, {settings['threads']} threads (s) |" + (f" / {peer} |" if peer else "")
+        head += " memory, RSS growth (MiB) |" + (f" / {peer} |" if peer else "")
+        head += " qz_stats.memory_bytes (MiB) |"
+        sep += "---:|" * ((2 if peer else 1) * 2 + 1)
+        out.append(head)
+        out.append(sep)
+        pb, pm = engine_build(rows, peer) if peer else (None, None)
+        for e in present:
+            line = f"| {e} |"
+            for t in TARGETS:
+                a = best_qps(rows, e, t)
+                line += f" {cell(a)} |"
+                if peer:
+                    b = best_qps(rows, peer, t)
+                    line += f" {ratio(a[0] if a else None, b[0] if b else None)} |"
+            ba, ma = engine_build(rows, e)
+            line += f" {f_s(ba)} |" + (f" {ratio(ba, pb)} |" if peer else "")
+            line += f" {f_m(ma)} |" + (f" {ratio(ma, pm)} |" if peer else "")
+            qm = infos.get((e, ds["name"]), {}).get("qz_stats.memory_bytes")
+            line += f" {f_m(int(qm)) if qm else 'n/a'} |"
+            out.append(line)
         out.append("")
+        if ds.get("png"):
+            out.append(f"![recall-QPS, {ds['name']}]({ds['png']})\n")
         if rows:
             out.append("All runs (threads > 1: that many searchers at once; latencies in microseconds):\n")
             out.append("| engine | threads | ef | recall@10 | QPS | p50 | p99 |")
@@ -268,6 +307,45 @@ def markdown(results, settings, infos, command, started):
     return "\n".join(out) + "\n"
 
 
+def plot(ds_name, rows, engines, path):
+    """recall-QPS chart of one dataset (single-thread rows); False without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("compare: matplotlib missing (python3-matplotlib): no chart", file=sys.stderr)
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for e in engines:
+        pts = sorted((float(r["recall_at_10"]), float(r["qps"])) for r in rows
+                     if r["engine"] == e and int(r["threads"]) == 1)
+        if not pts:
+            continue
+        # the Pareto front, as ann-benchmarks draws it
+        front, best = [], 0.0
+        for rec, q in sorted(pts, key=lambda p: -p[0]):
+            if q > best:
+                front.append((rec, q))
+                best = q
+        front.sort()
+        ax.plot([p[0] for p in front], [p[1] for p in front], marker="o", ms=3,
+                ls="--" if e == PEER else "-", label=e)
+    ax.set_yscale("log")
+    ax.set_xlabel("recall@10 (tie-aware)")
+    ax.set_ylabel("queries per second, 1 thread (log)")
+    ax.set_title(ds_name)
+    for t in (0.95, 0.99):
+        ax.axvline(t, color="grey", lw=0.6, ls=":")
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"compare: chart written to {path}", file=sys.stderr)
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -278,6 +356,13 @@ def main():
                     help="folder of dataset folders (default: %(default)s)")
     ap.add_argument("--datasets", default="", help="comma-separated folder names (default: all)")
     ap.add_argument("--engines", default="quartz,hnswlib", help="default: %(default)s")
+    ap.add_argument("--dtypes", default=",".join(DTYPES),
+                    help="quartz element types to run, each as engine quartz-<dtype> (default: %(default)s)")
+    ap.add_argument("--oversample", type=int, default=0,
+                    help="qz_search_params.oversample for quantized dtypes; 0 = their defaults")
+    ap.add_argument("--png-dir", default=os.path.join(REPO, "bench", "results"),
+                    help="folder for the recall-QPS charts, quant_<dataset>.png (default: %(default)s); "
+                         "'' = none")
     ap.add_argument("--M", type=int, default=16)
     ap.add_argument("--efc", type=int, default=200)
     ap.add_argument("--ef", default="10,20,40,80,120,200,400")
@@ -296,12 +381,20 @@ def main():
 
     started = datetime.datetime.now(datetime.timezone.utc)
     command = shlex.join([sys.executable] + sys.argv)
-    engines = [e.strip() for e in a.engines.split(",") if e.strip()]
-    for e in engines:
+    programs = [e.strip() for e in a.engines.split(",") if e.strip()]
+    for e in programs:
         if e not in ENGINES:
             ap.error(f"unknown engine {e} (known: {', '.join(ENGINES)})")
+    dtypes = [d.strip() for d in a.dtypes.split(",") if d.strip()]
+    for d in dtypes:
+        if d not in DTYPES:
+            ap.error(f"unknown dtype {d} (known: {', '.join(DTYPES)})")
+    # engine labels: quartz-<dtype> per dtype, then the others
+    engines = []
+    for e in programs:
+        engines += [f"{e}-{d}" for d in dtypes] if e == "quartz" else [e]
     settings = {"engines": engines, "M": a.M, "efc": a.efc, "ef": a.ef, "threads": a.threads,
-                "limit_queries": a.limit_queries, "repeats": a.repeats}
+                "limit_queries": a.limit_queries, "repeats": a.repeats, "oversample": a.oversample}
     results = []   # (dataset dict, rows, {engine: error})
     infos = {}     # (engine, dataset) -> info dict
     all_rows = []
@@ -318,6 +411,11 @@ def main():
         by_ds = {}
         for r in rows:
             by_ds.setdefault(r["dataset"], []).append(r)
+        seen = []
+        for r in rows:
+            if r["engine"] not in seen:
+                seen.append(r["engine"])
+        settings["engines"] = engines = seen
         for name, rs in by_ds.items():
             q = count_vectors(os.path.join(a.data_root, name, "query.fvecs"))
             results.append(({"name": name, "queries": q}, rs, {}))
@@ -329,9 +427,10 @@ def main():
             return 1
         binaries = {}
         for e in engines:
-            binaries[e] = find_binary(a.build, ENGINES[e])
+            prog = ENGINES[engine_binary_key(e)]
+            binaries[e] = find_binary(a.build, prog)
             if not binaries[e]:
-                print(f"compare: {ENGINES[e]} not found under {a.build}; {e} is skipped",
+                print(f"compare: {prog} not found under {a.build}; {e} is skipped",
                       file=sys.stderr)
         for name, path, metric in datasets:
             args = ["--data", path, "--metric", metric, "--M", str(a.M), "--efc", str(a.efc),
@@ -344,10 +443,15 @@ def main():
             rows, errors = [], {}
             for e in engines:
                 if not binaries[e]:
-                    errors[e] = f"{ENGINES[e]} was not built"
+                    errors[e] = f"{ENGINES[engine_binary_key(e)]} was not built"
                     continue
                 info = {}
-                got, err = run_engine(binaries[e], e, args, info)
+                eargs = list(args)
+                if engine_binary_key(e) == "quartz":
+                    eargs += ["--dtype", e.split("-", 1)[1]]
+                    if a.oversample:
+                        eargs += ["--oversample", str(a.oversample)]
+                got, err = run_engine(binaries[e], e, eargs, info)
                 infos[(e, name)] = info
                 if err:
                     errors[e] = err
@@ -365,6 +469,13 @@ def main():
             w.writerows(all_rows)
         print(f"compare: {len(all_rows)} rows written to {csv_path}", file=sys.stderr)
 
+    if a.png_dir:
+        os.makedirs(a.png_dir, exist_ok=True)
+        out_dir = os.path.dirname(os.path.abspath(a.out)) if a.out else None
+        for ds, rows, _ in results:
+            path = os.path.join(a.png_dir, f"quant_{ds['name']}.png")
+            if rows and plot(ds["name"], rows, settings["engines"], path):
+                ds["png"] = os.path.relpath(path, out_dir) if out_dir else path
     report = markdown(results, settings, infos, command, started)
     print(report)
     if a.out:

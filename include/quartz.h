@@ -159,11 +159,39 @@ typedef enum qz_metric {
     QZ_METRIC_HAMMING = 4  /**< Differing bits of the binarised vectors (x > 0 is 1). */
 } qz_metric;
 
-/** Element type of stored vectors. Only f32 exists today; f16, int8 and bit
- *  storage will be added with new values. ::QZ_METRIC_HAMMING always stores bits. */
+/**
+ * Element type of the codes the graph is searched on (qz_open_options::dtype).
+ * Values are stored on disk and never change.
+ *
+ * Every database keeps each vector's f32 original (normalised under
+ * ::QZ_METRIC_COSINE) in memory and, for directories, in storage:
+ * qz_db_get() returns it. With ::QZ_DTYPE_F16, ::QZ_DTYPE_INT8 or
+ * ::QZ_DTYPE_BINARY the index also holds a compact code per vector beside
+ * its links; a search walks the graph on the codes, then re-ranks the
+ * nearest k * qz_search_params::oversample candidates exactly against the
+ * originals, so the distances it returns are exact. The graph itself is
+ * built with exact distances. The dtype is fixed when a database is
+ * created and recorded in it: opening it with another non-zero dtype fails
+ * with ::QZ_EINVAL (the message names both). ::QZ_METRIC_HAMMING always
+ * stores bits and takes only ::QZ_DTYPE_DEFAULT.
+ */
 typedef enum qz_dtype {
     QZ_DTYPE_DEFAULT = 0, /**< f32, or bits under Hamming. */
-    QZ_DTYPE_F32 = 1      /**< 32-bit IEEE floats. */
+    QZ_DTYPE_F32 = 1,     /**< 32-bit IEEE floats; no codes, no re-ranking. */
+    /** IEEE half precision per component (2 bytes); components beyond
+     *  +-65504 saturate in the code (re-ranking uses the originals).
+     *  Default oversample 2. @since 1.1 */
+    QZ_DTYPE_F16 = 2,
+    /** 8 bits per component with a per-vector offset and scale (dimensions
+     *  + 16 bytes): the code's distance is the exact distance of the decoded
+     *  vector under cosine, L2 and inner product. Default oversample 3.
+     *  @since 1.1 */
+    QZ_DTYPE_INT8 = 3,
+    /** 1 bit per component (component > 0 under cosine and inner product,
+     *  > the vector's mean under L2), traversed by Hamming distance; useful
+     *  with many dimensions and a large oversample. Default oversample 16.
+     *  @since 1.1 */
+    QZ_DTYPE_BINARY = 4
 } qz_dtype;
 
 /** @name Limits
@@ -173,6 +201,7 @@ typedef enum qz_dtype {
 #define QZ_MAX_EF 100000u                  /**< Largest ef (search or construction). */
 #define QZ_MAX_M 256u                      /**< Largest M (links per node, upper layers). */
 #define QZ_MAX_METADATA (16u * 1024 * 1024) /**< Largest metadata blob in bytes. */
+#define QZ_MAX_OVERSAMPLE 1000u            /**< Largest qz_search_params::oversample. @since 1.1 */
 /** @} */
 
 /** @name Open flags (qz_open_options::flags)
@@ -235,10 +264,22 @@ typedef struct qz_search_params {
     uint32_t ef;           /**< Candidate list size; 0 = the database's ef_search. Raised to k if smaller. */
     qz_filter_fn filter;   /**< Optional filter on ids; NULL = accept all. */
     void *filter_user;     /**< Passed to @c filter. */
+    /** Re-ranking factor of quantized databases (::QZ_DTYPE_F16, ::QZ_DTYPE_INT8,
+     *  ::QZ_DTYPE_BINARY): the walk keeps at least k * oversample candidates
+     *  (the candidate list is raised to that if ef is smaller) and the
+     *  nearest k * oversample by code distance are measured again on the
+     *  f32 originals (binary: every candidate of the list is, since bit
+     *  distances rank too coarsely to cut). 0 = the dtype's default (f16 2,
+     *  int8 3, binary 16);
+     *  1..::QZ_MAX_OVERSAMPLE. Ignored by f32 and Hamming databases.
+     *  Callers compiled against an older quartz.h (a smaller struct_size)
+     *  get the default. @since 1.1 */
+    uint32_t oversample;
+    uint32_t reserved0; /**< Must be 0 (keeps the struct free of padding). @since 1.1 */
 } qz_search_params;
 
 /** Initialiser for ::qz_search_params. */
-#define QZ_SEARCH_PARAMS_INIT {(uint32_t)sizeof(qz_search_params), 0, 0, 0}
+#define QZ_SEARCH_PARAMS_INIT {(uint32_t)sizeof(qz_search_params), 0, 0, 0, 0, 0}
 
 /** Statistics filled by qz_db_stats(). Set struct_size before the call. */
 typedef struct qz_stats {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "vector/codec.h"
 #include "vector/metric.h"
 #include "wal/journal.h"
 
@@ -35,6 +36,9 @@ static int read_sized(const void *user, size_t size, void *ours, size_t ours_siz
 _Static_assert(SAME(QZ_METRIC_COSINE, QZ__METRIC_COSINE) && SAME(QZ_METRIC_L2, QZ__METRIC_L2) &&
                    SAME(QZ_METRIC_IP, QZ__METRIC_IP) && SAME(QZ_METRIC_HAMMING, QZ__METRIC_HAMMING),
                "metric values");
+_Static_assert(SAME(QZ_DTYPE_F32, QZ__DTYPE_F32) && SAME(QZ_DTYPE_F16, QZ__DTYPE_F16) &&
+                   SAME(QZ_DTYPE_INT8, QZ__DTYPE_INT8) && SAME(QZ_DTYPE_BINARY, QZ__DTYPE_BINARY),
+               "dtype values");
 _Static_assert(SAME(QZ_DURABILITY_SYNC, QZ__DUR_SYNC) && SAME(QZ_DURABILITY_BATCHED, QZ__DUR_BATCHED) &&
                    SAME(QZ_DURABILITY_NONE, QZ__DUR_NONE),
                "durability values");
@@ -77,6 +81,9 @@ int qz__search_params_read(const qz_search_params *user, qz_search_params *out)
                         "qz_search_params"));
     out->struct_size = sizeof *out;
     if (out->ef > QZ_MAX_EF) return qz__err(QZ_ERANGE, "ef %u is above %u", out->ef, QZ_MAX_EF);
+    if (out->reserved0) return qz__err(QZ_EINVAL, "qz_search_params.reserved0 must be 0");
+    if (out->oversample > QZ_MAX_OVERSAMPLE)
+        return qz__err(QZ_ERANGE, "oversample %u is above %u", out->oversample, QZ_MAX_OVERSAMPLE);
     return QZ_OK;
 }
 

@@ -31,5 +31,5 @@ QZ_API int qz_db_search(qz_db *db, const float *query, size_t dims, size_t k, co
     qz_search_params sp;
     QZ_CHECK(qz__search_params_read(params, &sp));
     QZ_CHECK(qz__check_vector(db, query, dims, "query"));
-    return qz__engine_search(db, query, k, sp.ef, sp.filter, sp.filter_user, ids, distances, found);
+    return qz__engine_search(db, query, k, sp.ef, sp.oversample, sp.filter, sp.filter_user, ids, distances, found);
 }

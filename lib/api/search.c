@@ -27,8 +27,8 @@ QZ_API int qz_db_search_batch(qz_db *db, const float *queries, size_t nq, size_t
         snprintf(what, sizeof what, "query row %zu", i);
         QZ_CHECK(qz__check_vector(db, queries + i * dims, dims, what));
     }
-    return qz__engine_search_batch(db, queries, nq, dims, k, sp.ef, sp.filter, sp.filter_user, ids, distances,
-                                   counts);
+    return qz__engine_search_batch(db, queries, nq, dims, k, sp.ef, sp.oversample, sp.filter, sp.filter_user, ids,
+                                   distances, counts);
 }
 
 #define QZ__ID_SET_FLAGS QZ_ID_SET_EXCLUDE

@@ -12,13 +12,22 @@
  * 64 bits before they can overflow), then one 8-byte block with CNT, then
  * the last 0..7 bytes one at a time.
  *
+ * f16 kernels: FCVTL (vcvt_f32_f16, AArch64 baseline) 8 halves per step in
+ * two accumulators; the last 0..7 halves are copied into a zeroed block.
+ * u8 dot: UMULL (8 bytes to 16-bit products, 255*255 fits) and UADALP into
+ * 32-bit lanes, flushed to 64 bits every 16 KiB; the last 0..7 bytes one at
+ * a time. Exact.
+ *
  * Precision: float accumulation in 16 lanes (4 wide x 4), FMLA rounds once
  * per element; each lane sums at most ceil(n/16) + 3 terms. Hamming is exact.
  */
 #include <arm_neon.h>
 #include <stdint.h>
 
+#include <string.h>
+
 #include "distance/distance.h"
+#include "vector/codec.h"
 
 /* The first r (1..3) floats at p in lanes 0..r-1, zeros elsewhere. */
 static inline float32x4_t load_tail(const float *p, size_t r)
@@ -129,9 +138,79 @@ static float qz__dist_hamming_b8_neon(const void *a, const void *b, size_t n)
     return (float)bits;
 }
 
+static inline float32x4_t f16x4(const uint16_t *p)
+{
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+
+static float qz__dist_l2sq_f16_neon(const void *a, const void *b, size_t n)
+{
+    const uint16_t *x = a;
+    const uint16_t *y = b;
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float32x4_t d0 = vsubq_f32(f16x4(x + i), f16x4(y + i));
+        float32x4_t d1 = vsubq_f32(f16x4(x + i + 4), f16x4(y + i + 4));
+        s0 = vfmaq_f32(s0, d0, d0);
+        s1 = vfmaq_f32(s1, d1, d1);
+    }
+    if (i < n) {
+        uint16_t bx[8] = {0}, by[8] = {0};
+        memcpy(bx, x + i, (n - i) * 2);
+        memcpy(by, y + i, (n - i) * 2);
+        float32x4_t d0 = vsubq_f32(f16x4(bx), f16x4(by));
+        float32x4_t d1 = vsubq_f32(f16x4(bx + 4), f16x4(by + 4));
+        s0 = vfmaq_f32(s0, d0, d0);
+        s1 = vfmaq_f32(s1, d1, d1);
+    }
+    return vaddvq_f32(vaddq_f32(s0, s1));
+}
+
+static float qz__dist_dot_f16_neon(const void *a, const void *b, size_t n)
+{
+    const uint16_t *x = a;
+    const uint16_t *y = b;
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = vfmaq_f32(s0, f16x4(x + i), f16x4(y + i));
+        s1 = vfmaq_f32(s1, f16x4(x + i + 4), f16x4(y + i + 4));
+    }
+    if (i < n) {
+        uint16_t bx[8] = {0}, by[8] = {0};
+        memcpy(bx, x + i, (n - i) * 2);
+        memcpy(by, y + i, (n - i) * 2);
+        s0 = vfmaq_f32(s0, f16x4(bx), f16x4(by));
+        s1 = vfmaq_f32(s1, f16x4(bx + 4), f16x4(by + 4));
+    }
+    return vaddvq_f32(vaddq_f32(s0, s1));
+}
+
+static uint64_t qz__ip_u8_neon(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t total = 0;
+    size_t i = 0;
+    while (i + 8 <= n) {
+        size_t end = n - i > 16384 ? i + 16384 : n;
+        uint32x4_t acc = vdupq_n_u32(0);
+        for (; i + 8 <= end; i += 8) acc = vpadalq_u16(acc, vmull_u8(vld1_u8(a + i), vld1_u8(b + i)));
+        total += vaddlvq_u32(acc);
+    }
+    for (; i < n; i++) total += (uint64_t)a[i] * b[i];
+    return total;
+}
+
+QZ__SQ8_KERNELS(neon, qz__ip_u8_neon)
+
 const qz__kernels qz__kernels_neon = {
     "neon",
     qz__dist_l2sq_f32_neon,
     qz__dist_dot_f32_neon,
     qz__dist_hamming_b8_neon,
+    qz__dist_l2sq_f16_neon,
+    qz__dist_dot_f16_neon,
+    qz__ip_u8_neon,
+    qz__dist_l2sq_sq8_neon,
+    qz__dist_dot_sq8_neon,
 };

@@ -81,6 +81,7 @@ unsigned qz__dist_cpu_features(void)
     if ((xcr0 & XCR0_YMM) != XCR0_YMM) return feat;
 
     if (ecx1 & (1u << 12)) feat |= QZ__CPU_FMA;
+    if (ecx1 & (1u << 29)) feat |= QZ__CPU_F16C;
     if (max_leaf < 7) return feat;
 
     cpuid(7, 0, r);
@@ -96,6 +97,7 @@ unsigned qz__dist_cpu_features(void)
         if (ebx7 & (1u << 30)) feat |= QZ__CPU_AVX512BW;
         if (ebx7 & (1u << 31)) feat |= QZ__CPU_AVX512VL;
         if (ecx7 & (1u << 14)) feat |= QZ__CPU_AVX512VPOPCNTDQ;
+        if (ecx7 & (1u << 11)) feat |= QZ__CPU_AVX512VNNI;
     }
     return feat;
 }

@@ -57,6 +57,9 @@ typedef struct qz_candidate {
 /* Best first. */
 static const qz_candidate g_candidates[] = {
 #if QZ_HAVE_AVX512
+    {&qz__kernels_avx512vnni,
+     QZ__CPU_AVX512F | QZ__CPU_AVX512BW | QZ__CPU_AVX512VL | QZ__CPU_AVX512VPOPCNTDQ | QZ__CPU_AVX512VNNI |
+         QZ__CPU_AVX2 | QZ__CPU_FMA | QZ__CPU_POPCNT},
     {&qz__kernels_avx512vpopcnt,
      QZ__CPU_AVX512F | QZ__CPU_AVX512BW | QZ__CPU_AVX512VL | QZ__CPU_AVX512VPOPCNTDQ |
          QZ__CPU_AVX2 | QZ__CPU_FMA | QZ__CPU_POPCNT},
@@ -64,7 +67,7 @@ static const qz_candidate g_candidates[] = {
                               QZ__CPU_FMA | QZ__CPU_POPCNT},
 #endif
 #if QZ_HAVE_AVX2
-    {&qz__kernels_avx2, QZ__CPU_AVX2 | QZ__CPU_FMA | QZ__CPU_POPCNT},
+    {&qz__kernels_avx2, QZ__CPU_AVX2 | QZ__CPU_FMA | QZ__CPU_POPCNT | QZ__CPU_F16C},
 #endif
 #if QZ_HAVE_NEON
     {&qz__kernels_neon, QZ__CPU_NEON},

@@ -13,14 +13,26 @@
 #define QZ_DISTANCE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef float (*qz__dist_fn)(const void *a, const void *b, size_t n);
+/* Exact integer dot product of two u8 arrays of n bytes. */
+typedef uint64_t (*qz__ipu8_fn)(const uint8_t *a, const uint8_t *b, size_t n);
 
+/* The element types other than f32 (vector/codec.h defines the codes):
+ * *_f16 take binary16 arrays of n elements and compute in f32; *_sq8 take
+ * two 8-bit codes (16-byte header, then n bytes) and return the distance of
+ * the decoded vectors, built on ip_u8. */
 typedef struct qz__kernels {
-    const char *name;       /* "scalar", "avx2", "avx512", "neon", "simd128" */
+    const char *name;       /* "scalar", "avx2", "avx512", "avx512vpopcnt", "avx512vnni", "neon", "simd128" */
     qz__dist_fn l2sq_f32;   /* sum (a[i]-b[i])^2 */
     qz__dist_fn dot_f32;    /* sum a[i]*b[i] */
     qz__dist_fn hamming_b8; /* popcount(a[i] ^ b[i]) over n bytes, as float */
+    qz__dist_fn l2sq_f16;   /* sum (a[i]-b[i])^2, f16 inputs */
+    qz__dist_fn dot_f16;    /* sum a[i]*b[i], f16 inputs */
+    qz__ipu8_fn ip_u8;      /* sum a[i]*b[i], u8 inputs, exact */
+    qz__dist_fn l2sq_sq8;   /* ||decoded a - decoded b||^2 */
+    qz__dist_fn dot_sq8;    /* decoded a . decoded b */
 } qz__kernels;
 
 /* The best table this CPU and OS support, or the one named by the environment
@@ -51,6 +63,9 @@ extern const qz__kernels qz__kernels_simd128;
  * and later). Its float kernels are the avx512 ones; QZ_SIMD=avx512 picks the
  * plain table, whose Hamming kernel needs only AVX-512BW. */
 extern const qz__kernels qz__kernels_avx512vpopcnt;
+/* x86 only: avx512vpopcnt plus AVX512_VNNI (VPDPBUSD) for the 8-bit dot
+ * (Ice Lake, Zen 4 and later): the best table where it runs. */
+extern const qz__kernels qz__kernels_avx512vnni;
 
 /* CPU features, as reported by cpu_x86.c or cpu_arm.c for dispatch.c only.
  * A vector-register feature is reported only when the OS also saves that
@@ -62,6 +77,8 @@ extern const qz__kernels qz__kernels_avx512vpopcnt;
 #define QZ__CPU_AVX512BW (1u << 4)
 #define QZ__CPU_AVX512VL (1u << 5)
 #define QZ__CPU_AVX512VPOPCNTDQ (1u << 6)
+#define QZ__CPU_F16C (1u << 7)        /* with OS-enabled YMM state */
+#define QZ__CPU_AVX512VNNI (1u << 8)
 #define QZ__CPU_NEON (1u << 16)
 unsigned qz__dist_cpu_features(void);
 

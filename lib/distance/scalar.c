@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "distance/distance.h"
+#include "vector/codec.h"
 
 static float qz__dist_l2sq_f32_scalar(const void *a, const void *b, size_t n)
 {
@@ -55,9 +56,44 @@ static float qz__dist_hamming_b8_scalar(const void *a, const void *b, size_t n)
     return (float)bits;
 }
 
+static float qz__dist_l2sq_f16_scalar(const void *a, const void *b, size_t n)
+{
+    const uint16_t *x = a;
+    const uint16_t *y = b;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)qz__f16_to_f32(x[i]) - (double)qz__f16_to_f32(y[i]);
+        sum += d * d;
+    }
+    return (float)sum;
+}
+
+static float qz__dist_dot_f16_scalar(const void *a, const void *b, size_t n)
+{
+    const uint16_t *x = a;
+    const uint16_t *y = b;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) sum += (double)qz__f16_to_f32(x[i]) * (double)qz__f16_to_f32(y[i]);
+    return (float)sum;
+}
+
+static uint64_t qz__ip_u8_scalar(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) sum += (uint64_t)a[i] * b[i];
+    return sum;
+}
+
+QZ__SQ8_KERNELS(scalar, qz__ip_u8_scalar)
+
 const qz__kernels qz__kernels_scalar = {
     "scalar",
     qz__dist_l2sq_f32_scalar,
     qz__dist_dot_f32_scalar,
     qz__dist_hamming_b8_scalar,
+    qz__dist_l2sq_f16_scalar,
+    qz__dist_dot_f16_scalar,
+    qz__ip_u8_scalar,
+    qz__dist_l2sq_sq8_scalar,
+    qz__dist_dot_sq8_scalar,
 };

@@ -14,6 +14,12 @@
  * then the last 0..15 bytes with i32.popcnt one byte at a time. Nothing past
  * the end of either buffer is read (wasm would trap at the end of memory).
  *
+ * f16 kernels: simd128 has no half-precision conversion, so 4 halves at a
+ * time are widened in scalar code (vector/codec.h) and then handled as f32;
+ * the tail is zero-padded. u8 dot: i16x8.extmul_{low,high}_i8x16_u and
+ * i32x4.extadd_pairwise_i16x8_u into 32-bit lanes, flushed to 64 bits every
+ * 16 KiB; the last 0..15 bytes one at a time. Exact.
+ *
  * Precision: baseline simd128 has no fused multiply-add (only relaxed-simd
  * does, with unspecified fusing), so each element costs a rounded multiply
  * and a rounded add: about twice the rounding error of the FMA kernels.
@@ -24,6 +30,7 @@
 #include <wasm_simd128.h>
 
 #include "distance/distance.h"
+#include "vector/codec.h"
 
 /* The first r (1..3) floats at p in lanes 0..r-1, zeros elsewhere. */
 static inline v128_t load_tail(const float *p, size_t r)
@@ -131,9 +138,68 @@ static float qz__dist_hamming_b8_simd128(const void *a, const void *b, size_t n)
     return (float)bits;
 }
 
+/* Up to 4 halves (r, 1..4) as floats, zero beyond them. */
+static inline v128_t f16x4(const uint16_t *p, size_t r)
+{
+    float f[4] = {0, 0, 0, 0};
+    for (size_t j = 0; j < r && j < 4; j++) f[j] = qz__f16_to_f32(p[j]);
+    return wasm_v128_load(f);
+}
+
+static float qz__dist_l2sq_f16_simd128(const void *a, const void *b, size_t n)
+{
+    const uint16_t *x = a;
+    const uint16_t *y = b;
+    v128_t s = wasm_f32x4_splat(0.0f);
+    for (size_t i = 0; i < n; i += 4) {
+        size_t r = n - i;
+        v128_t d = wasm_f32x4_sub(f16x4(x + i, r), f16x4(y + i, r));
+        s = wasm_f32x4_add(s, wasm_f32x4_mul(d, d));
+    }
+    return hsum(s);
+}
+
+static float qz__dist_dot_f16_simd128(const void *a, const void *b, size_t n)
+{
+    const uint16_t *x = a;
+    const uint16_t *y = b;
+    v128_t s = wasm_f32x4_splat(0.0f);
+    for (size_t i = 0; i < n; i += 4) {
+        size_t r = n - i;
+        s = wasm_f32x4_add(s, wasm_f32x4_mul(f16x4(x + i, r), f16x4(y + i, r)));
+    }
+    return hsum(s);
+}
+
+static uint64_t qz__ip_u8_simd128(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t total = 0;
+    size_t i = 0;
+    while (i + 16 <= n) {
+        size_t end = n - i > 16384 ? i + 16384 : n;
+        v128_t acc = wasm_i32x4_splat(0);
+        for (; i + 16 <= end; i += 16) {
+            v128_t x = wasm_v128_load(a + i), y = wasm_v128_load(b + i);
+            acc = wasm_i32x4_add(acc, wasm_u32x4_extadd_pairwise_u16x8(wasm_u16x8_extmul_low_u8x16(x, y)));
+            acc = wasm_i32x4_add(acc, wasm_u32x4_extadd_pairwise_u16x8(wasm_u16x8_extmul_high_u8x16(x, y)));
+        }
+        total += (uint64_t)wasm_u32x4_extract_lane(acc, 0) + wasm_u32x4_extract_lane(acc, 1) +
+                 wasm_u32x4_extract_lane(acc, 2) + wasm_u32x4_extract_lane(acc, 3);
+    }
+    for (; i < n; i++) total += (uint64_t)a[i] * b[i];
+    return total;
+}
+
+QZ__SQ8_KERNELS(simd128, qz__ip_u8_simd128)
+
 const qz__kernels qz__kernels_simd128 = {
     "simd128",
     qz__dist_l2sq_f32_simd128,
     qz__dist_dot_f32_simd128,
     qz__dist_hamming_b8_simd128,
+    qz__dist_l2sq_f16_simd128,
+    qz__dist_dot_f16_simd128,
+    qz__ip_u8_simd128,
+    qz__dist_l2sq_sq8_simd128,
+    qz__dist_dot_sq8_simd128,
 };

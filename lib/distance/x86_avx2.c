@@ -14,6 +14,14 @@
  * (VPSHUFB, Mula et al.) and the last 0..31 bytes with POPCNT on 8-, 4-, 2-
  * and 1-byte pieces; again nothing past the end is read.
  *
+ * f16 kernels (F16C, also checked by dispatch.c): 16 halves per step in two
+ * accumulators, VCVTPH2PS to f32, then FMA as above; the last 0..15 halves
+ * are copied into a zeroed stack block first (nothing past the end is read).
+ * The u8 dot widens 16 bytes to 16-bit lanes (VPMOVZXBW) and multiplies
+ * pairs into 32-bit lanes (VPMADDWD): exact, 255*255*2 per lane and step,
+ * so a 32-bit lane cannot overflow below 2^31 / 130050 * 16 = 264,000
+ * bytes; the sum is widened to 64 bits at the end. Tail as for f16.
+ *
  * Precision: float accumulation in 32 lanes (8 wide x 4), lanes summed
  * pairwise at the end; FMA rounds once per element. Each lane sums at most
  * ceil(n/32) + 3 terms, so the error is a few ulps of the sum of |terms|
@@ -24,6 +32,7 @@
 #include <string.h>
 
 #include "distance/distance.h"
+#include "vector/codec.h"
 
 /* Loading 8 ints from qz_tail_mask_src + 8 - r gives a mask whose first r
  * lanes are set (r = 1..7): the VMASKMOVPS mask for the last r floats. */
@@ -182,9 +191,114 @@ static float qz__dist_hamming_b8_avx2(const void *a, const void *b, size_t n)
     return (float)bits;
 }
 
+/* The last r (< 8) halves as floats, zero beyond them. */
+static inline __m256 f16_tail(const uint16_t *p, size_t r)
+{
+    uint16_t buf[8] = {0};
+    memcpy(buf, p, r * sizeof *p);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)buf));
+}
+
+static inline __m256 f16_load(const uint16_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+static float qz__dist_l2sq_f16_avx2(const void *a, const void *b, size_t n)
+{
+    const uint16_t *x = a;
+    const uint16_t *y = b;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 d0 = _mm256_sub_ps(f16_load(x + i), f16_load(y + i));
+        __m256 d1 = _mm256_sub_ps(f16_load(x + i + 8), f16_load(y + i + 8));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+    }
+    if (i + 8 <= n) {
+        __m256 d = _mm256_sub_ps(f16_load(x + i), f16_load(y + i));
+        s0 = _mm256_fmadd_ps(d, d, s0);
+        i += 8;
+    }
+    if (i < n) {
+        __m256 d = _mm256_sub_ps(f16_tail(x + i, n - i), f16_tail(y + i, n - i));
+        s1 = _mm256_fmadd_ps(d, d, s1);
+    }
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+static float qz__dist_dot_f16_avx2(const void *a, const void *b, size_t n)
+{
+    const uint16_t *x = a;
+    const uint16_t *y = b;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(f16_load(x + i), f16_load(y + i), s0);
+        s1 = _mm256_fmadd_ps(f16_load(x + i + 8), f16_load(y + i + 8), s1);
+    }
+    if (i + 8 <= n) {
+        s0 = _mm256_fmadd_ps(f16_load(x + i), f16_load(y + i), s0);
+        i += 8;
+    }
+    if (i < n) s1 = _mm256_fmadd_ps(f16_tail(x + i, n - i), f16_tail(y + i, n - i), s1);
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+static inline uint64_t hsum_epi32_u64(__m256i v)
+{
+    /* lanes are non-negative and < 2^31: widen to 64 bits and add */
+    __m256i lo = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(v));
+    __m256i hi = _mm256_cvtepu32_epi64(_mm256_extracti128_si256(v, 1));
+    __m256i s = _mm256_add_epi64(lo, hi);
+    __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    return (uint64_t)_mm_cvtsi128_si64(t) + (uint64_t)_mm_extract_epi64(t, 1);
+}
+
+static uint64_t qz__ip_u8_avx2(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t total = 0;
+    size_t i = 0;
+    while (i < n) {
+        /* at most 16384 bytes per block: 1024 steps of 130050 stay below 2^31 */
+        size_t end = n - i > 16384 ? i + 16384 : n;
+        __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+        for (; i + 32 <= end; i += 32) {
+            __m256i x0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(a + i)));
+            __m256i y0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + i)));
+            __m256i x1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(a + i + 16)));
+            __m256i y1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + i + 16)));
+            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(x0, y0));
+            acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(x1, y1));
+        }
+        if (i < end) {
+            uint8_t bx[32] = {0}, by[32] = {0};
+            memcpy(bx, a + i, end - i);
+            memcpy(by, b + i, end - i);
+            __m256i x0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)bx));
+            __m256i y0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)by));
+            __m256i x1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(bx + 16)));
+            __m256i y1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(by + 16)));
+            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(x0, y0));
+            acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(x1, y1));
+            i = end;
+        }
+        total += hsum_epi32_u64(acc0) + hsum_epi32_u64(acc1);
+    }
+    return total;
+}
+
+QZ__SQ8_KERNELS(avx2, qz__ip_u8_avx2)
+
 const qz__kernels qz__kernels_avx2 = {
     "avx2",
     qz__dist_l2sq_f32_avx2,
     qz__dist_dot_f32_avx2,
     qz__dist_hamming_b8_avx2,
+    qz__dist_l2sq_f16_avx2,
+    qz__dist_dot_f16_avx2,
+    qz__ip_u8_avx2,
+    qz__dist_l2sq_sq8_avx2,
+    qz__dist_dot_sq8_avx2,
 };

@@ -18,6 +18,15 @@
  * past the end of either buffer is touched (AddressSanitizer does not see
  * masked loads, so tests also poison the bytes after the end).
  *
+ * f16 kernels: 32 halves per step (VCVTPH2PS zmm is AVX-512F), two
+ * accumulators, the last 0..31 halves with up to two zero-masked 16-half
+ * loads. The u8 dot: VPMOVZXBW + VPMADDWD (exact, as in x86_avx2.c) in the
+ * avx512 tables; the table "avx512vnni" (also needs AVX512_VNNI; its kernel
+ * alone carries target("avx512vnni")) uses VPDPBUSD, which multiplies u8 by
+ * s8: b is flipped to b - 128 (XOR 0x80) and 128 * sum(a) (VPSADBW) added
+ * back. 64 bytes per step, masked tail loads; 32-bit lanes take at most
+ * 4 * 255 * 128 per step, far from 2^31 for every allowed dimension.
+ *
  * Precision: float accumulation in 64 lanes (16 wide x 4), summed by
  * _mm512_reduce_add_ps at the end; FMA rounds once per element. Each lane
  * sums at most ceil(n/64) + 1 terms. Hamming is exact.
@@ -26,6 +35,7 @@
 #include <stdint.h>
 
 #include "distance/distance.h"
+#include "vector/codec.h"
 
 /* Mask of the first min(r, 16) lanes. */
 static inline __mmask16 mask16(size_t r)
@@ -189,11 +199,151 @@ qz__dist_hamming_b8_avx512vpopcnt(const void *a, const void *b, size_t n)
     return (float)_mm512_reduce_add_epi64(_mm512_add_epi64(acc0, acc1));
 }
 
+static inline __m512 f16_load16(const uint16_t *p, size_t r)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask16(r), p));
+}
+
+static float qz__dist_l2sq_f16_avx512(const void *a, const void *b, size_t n)
+{
+    const uint16_t *x = a;
+    const uint16_t *y = b;
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 d0 = _mm512_sub_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x + i))),
+                                  _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(y + i))));
+        __m512 d1 =
+            _mm512_sub_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x + i + 16))),
+                          _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(y + i + 16))));
+        s0 = _mm512_fmadd_ps(d0, d0, s0);
+        s1 = _mm512_fmadd_ps(d1, d1, s1);
+    }
+    size_t r = n - i;
+    if (r > 0) {
+        __m512 d = _mm512_sub_ps(f16_load16(x + i, r), f16_load16(y + i, r));
+        s0 = _mm512_fmadd_ps(d, d, s0);
+        if (r > 16) {
+            d = _mm512_sub_ps(f16_load16(x + i + 16, r - 16), f16_load16(y + i + 16, r - 16));
+            s1 = _mm512_fmadd_ps(d, d, s1);
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static float qz__dist_dot_f16_avx512(const void *a, const void *b, size_t n)
+{
+    const uint16_t *x = a;
+    const uint16_t *y = b;
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x + i))),
+                             _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(y + i))), s0);
+        s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x + i + 16))),
+                             _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(y + i + 16))), s1);
+    }
+    size_t r = n - i;
+    if (r > 0) {
+        s0 = _mm512_fmadd_ps(f16_load16(x + i, r), f16_load16(y + i, r), s0);
+        if (r > 16) s1 = _mm512_fmadd_ps(f16_load16(x + i + 16, r - 16), f16_load16(y + i + 16, r - 16), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/* Mask of the first min(r, 32) lanes. */
+static inline __mmask32 mask32(size_t r)
+{
+    return r >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << r) - 1u);
+}
+
+static inline uint64_t reduce_epi32_u64(__m512i v)
+{
+    __m512i lo = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(v));
+    __m512i hi = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(v, 1));
+    return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(lo, hi));
+}
+
+static uint64_t qz__ip_u8_avx512(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t total = 0;
+    size_t i = 0;
+    while (i < n) {
+        /* at most 32768 bytes per block: 512 steps of 130050 per lane */
+        size_t end = n - i > 32768 ? i + 32768 : n;
+        __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+        for (; i + 64 <= end; i += 64) {
+            __m512i x0 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(a + i)));
+            __m512i y0 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(b + i)));
+            __m512i x1 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(a + i + 32)));
+            __m512i y1 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(b + i + 32)));
+            acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(x0, y0));
+            acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(x1, y1));
+        }
+        size_t r = end - i;
+        if (r > 0) {
+            __mmask32 m = mask32(r);
+            __m512i x0 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, a + i));
+            __m512i y0 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, b + i));
+            acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(x0, y0));
+            if (r > 32) {
+                m = mask32(r - 32);
+                __m512i x1 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, a + i + 32));
+                __m512i y1 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, b + i + 32));
+                acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(x1, y1));
+            }
+            i = end;
+        }
+        total += reduce_epi32_u64(acc0) + reduce_epi32_u64(acc1);
+    }
+    return total;
+}
+
+__attribute__((target("avx512vnni"))) static uint64_t qz__ip_u8_avx512vnni(const uint8_t *a, const uint8_t *b,
+                                                                          size_t n)
+{
+    const __m512i flip = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+    __m512i acc0 = zero, acc1 = zero; /* sum a * (b - 128), 32-bit lanes */
+    __m512i sa = zero;                /* sum a, 64-bit lanes */
+    size_t i = 0;
+    for (; i + 128 <= n; i += 128) {
+        __m512i x0 = _mm512_loadu_si512(a + i), x1 = _mm512_loadu_si512(a + i + 64);
+        __m512i y0 = _mm512_xor_si512(_mm512_loadu_si512(b + i), flip);
+        __m512i y1 = _mm512_xor_si512(_mm512_loadu_si512(b + i + 64), flip);
+        acc0 = _mm512_dpbusd_epi32(acc0, x0, y0);
+        acc1 = _mm512_dpbusd_epi32(acc1, x1, y1);
+        sa = _mm512_add_epi64(sa, _mm512_add_epi64(_mm512_sad_epu8(x0, zero), _mm512_sad_epu8(x1, zero)));
+    }
+    size_t r = n - i;
+    while (r > 0) { /* zero-masked a makes the flipped b's lanes contribute 0 */
+        __mmask64 m = mask64(r);
+        __m512i x = _mm512_maskz_loadu_epi8(m, a + i);
+        __m512i y = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, b + i), flip);
+        acc0 = _mm512_dpbusd_epi32(acc0, x, y);
+        sa = _mm512_add_epi64(sa, _mm512_sad_epu8(x, zero));
+        size_t step = r < 64 ? r : 64;
+        i += step;
+        r -= step;
+    }
+    int64_t signed_sum = _mm512_reduce_add_epi64(_mm512_add_epi64(
+        _mm512_cvtepi32_epi64(_mm512_castsi512_si256(_mm512_add_epi32(acc0, acc1))),
+        _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(_mm512_add_epi32(acc0, acc1), 1))));
+    return (uint64_t)(signed_sum + 128 * (int64_t)_mm512_reduce_add_epi64(sa));
+}
+
+QZ__SQ8_KERNELS(avx512, qz__ip_u8_avx512)
+QZ__SQ8_KERNELS(avx512vnni, qz__ip_u8_avx512vnni)
+
 const qz__kernels qz__kernels_avx512 = {
     "avx512",
     qz__dist_l2sq_f32_avx512,
     qz__dist_dot_f32_avx512,
     qz__dist_hamming_b8_avx512,
+    qz__dist_l2sq_f16_avx512,
+    qz__dist_dot_f16_avx512,
+    qz__ip_u8_avx512,
+    qz__dist_l2sq_sq8_avx512,
+    qz__dist_dot_sq8_avx512,
 };
 
 const qz__kernels qz__kernels_avx512vpopcnt = {
@@ -201,4 +351,21 @@ const qz__kernels qz__kernels_avx512vpopcnt = {
     qz__dist_l2sq_f32_avx512,
     qz__dist_dot_f32_avx512,
     qz__dist_hamming_b8_avx512vpopcnt,
+    qz__dist_l2sq_f16_avx512,
+    qz__dist_dot_f16_avx512,
+    qz__ip_u8_avx512,
+    qz__dist_l2sq_sq8_avx512,
+    qz__dist_dot_sq8_avx512,
+};
+
+const qz__kernels qz__kernels_avx512vnni = {
+    "avx512vnni",
+    qz__dist_l2sq_f32_avx512,
+    qz__dist_dot_f32_avx512,
+    qz__dist_hamming_b8_avx512vpopcnt,
+    qz__dist_l2sq_f16_avx512,
+    qz__dist_dot_f16_avx512,
+    qz__ip_u8_avx512vnni,
+    qz__dist_l2sq_sq8_avx512vnni,
+    qz__dist_dot_sq8_avx512vnni,
 };

@@ -3,7 +3,7 @@
  *
  *   option            default              range
  *   metric            cosine               cosine, l2, ip, hamming
- *   dtype             0 (f32; bits under hamming)  0, 1 = f32 (not with hamming)
+ *   dtype             0 (f32; bits under hamming)  0, f32, f16, int8, binary (none but 0 with hamming)
  *   M                 16                   2..QZ_MAX_M
  *   ef_construction   200                  1..QZ_MAX_EF
  *   ef_search         64                   1..QZ_MAX_EF
@@ -21,6 +21,7 @@
 #include "engine/engine.h"
 #include "util/error.h"
 #include "util/sync.h"
+#include "vector/codec.h"
 #include "vector/metric.h"
 #include "wal/journal.h"
 
@@ -51,8 +52,9 @@ int qz__config_resolve(qz__config *c, int existing)
         return qz__err(QZ_ERANGE, "dimensions %u is above the limit of %u", c->dim, QZ_MAX_DIMENSIONS);
     DEF(metric);
     if (c->metric > QZ__METRIC_HAMMING) return qz__err(QZ_EINVAL, "unknown metric %u", c->metric);
-    if (c->dtype > 1) return qz__err(QZ_EUNSUPPORTED, "vector type %u is not supported by this version", c->dtype);
-    if (c->dtype == 1 && c->metric == QZ__METRIC_HAMMING)
+    if (c->dtype > QZ__DTYPE_BINARY)
+        return qz__err(QZ_EUNSUPPORTED, "vector type %u is not supported by this version", c->dtype);
+    if (c->dtype != 0 && c->metric == QZ__METRIC_HAMMING)
         return qz__err(QZ_EUNSUPPORTED, "the Hamming metric stores bits; leave dtype at QZ_DTYPE_DEFAULT");
     DEF(M);
     if (c->M < 2 || c->M > QZ_MAX_M) return qz__err(QZ_ERANGE, "M %u is outside 2..%u", c->M, QZ_MAX_M);

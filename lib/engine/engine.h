@@ -46,7 +46,7 @@ typedef struct qz__config {
     uint32_t flags;           /* QZ__CFG_* */
     uint32_t dim;             /* 0 = take the stored one (existing databases) */
     uint32_t metric;          /* enum qz__metric; 0 = default / stored */
-    uint32_t dtype;           /* 0 = default / stored; 1 = f32 */
+    uint32_t dtype;           /* enum qz__dtype (vector/codec.h); 0 = default / stored */
     uint32_t M, ef_construction, ef_search;
     uint64_t capacity;
     uint32_t durability;      /* QZ__DUR_* (wal/journal.h); 0 = default */
@@ -142,14 +142,16 @@ void qz__engine_maybe_repair(qz_db *db);
 int qz__engine_get(qz_db *db, uint64_t id, float *vector, void *meta, size_t meta_cap, size_t *meta_len);
 int qz__engine_contains(qz_db *db, uint64_t id);
 /* query is the user's float vector (already checked). */
-int qz__engine_search(qz_db *db, const float *query, size_t k, uint32_t ef, qz_filter_fn filter, void *fuser,
-                      uint64_t *ids, float *distances, size_t *found);
+/* oversample 0: the dtype's default (quantized databases re-rank k * oversample). */
+int qz__engine_search(qz_db *db, const float *query, size_t k, uint32_t ef, uint32_t oversample, qz_filter_fn filter,
+                      void *fuser, uint64_t *ids, float *distances, size_t *found);
 
 /* engine/search_batch.c: nq checked queries, row-major; results row-major
  * with k slots per row, short rows padded (UINT64_MAX, +inf), counts[i] per
  * row. Rows run on up to cfg.threads threads. */
 int qz__engine_search_batch(qz_db *db, const float *queries, size_t nq, size_t dims, size_t k, uint32_t ef,
-                            qz_filter_fn filter, void *fuser, uint64_t *ids, float *distances, size_t *counts);
+                            uint32_t oversample, qz_filter_fn filter, void *fuser, uint64_t *ids, float *distances,
+                            size_t *counts);
 
 int qz__engine_kv_get(qz_db *db, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen);
 int qz__engine_kv_scan(qz_db *db, const void *prefix, size_t plen, qz_kv_scan_fn fn, void *user);
@@ -177,7 +179,8 @@ void qz__engine_stats_get(qz_db *db, qz__engine_stats *st);
 enum { QZ__PARAM_EF_SEARCH = 1, QZ__PARAM_CKPT_WRITES = 2, QZ__PARAM_CKPT_MS = 3 };
 void qz__engine_set_param(qz_db *db, int key, uint32_t value);
 
-/* Encode a checked user vector into the stored form: out has index->vec_bytes. */
+/* Encode a checked user vector into its record form (normalised; the form the journal stores and the
+ * index takes): out has index->vec_bytes. */
 void qz__engine_encode(const qz_db *db, const float *v, void *out);
 
 #endif

@@ -35,7 +35,7 @@ static int db_new(const qz__config *c, qz_db **out)
     atomic_init(&db->reinserted, 0);
     qz__rwlock_init_writer_pref(&db->writers);
     pthread_mutex_init(&db->ckpt_mu, NULL);
-    qz__hnsw_config hc = {c->dim, c->metric, c->M, c->ef_construction, c->capacity, c->seed};
+    qz__hnsw_config hc = {c->dim, c->metric, c->M, c->ef_construction, c->capacity, c->seed, c->dtype};
     int rc = qz__hnsw_create(&hc, db->kernels, &db->index);
     if (rc < 0) {
         qz__idmap_destroy(&db->ids);

@@ -9,6 +9,7 @@
 #include "engine/internal.h"
 #include "persist/format.h"
 #include "util/error.h"
+#include "vector/codec.h"
 #include "vector/metric.h"
 
 int qz__optrec_read(qz_storage *s, qz__config *c, int *found)
@@ -69,6 +70,12 @@ int qz__optrec_write(qz_storage *s, const qz__config *c)
     return s->commit(s, t);
 }
 
+static const char *dname(uint32_t t)
+{
+    const char *n = qz__dtype_name(t);
+    return n ? n : "unknown";
+}
+
 static const char *mname(uint32_t m)
 {
     const char *n = qz__metric_name(m);
@@ -83,7 +90,10 @@ int qz__optrec_merge(qz__config *c, const qz__config *so)
         return qz__err(QZ_EINVAL, "database uses the %s metric, the options ask for %s", mname(so->metric),
                        mname(c->metric));
     if (c->dtype && c->dtype != so->dtype)
-        return qz__err(QZ_EINVAL, "database stores vector type %u, the options ask for %u", so->dtype, c->dtype);
+        return qz__err(QZ_EINVAL,
+                       "database stores vector type %s (%u), the options ask for %s (%u); the type is fixed "
+                       "when a database is created: open with dtype 0 or %u, or copy the vectors into a new database",
+                       dname(so->dtype), so->dtype, dname(c->dtype), c->dtype, so->dtype);
     c->dim = so->dim;
     c->metric = so->metric;
     c->dtype = so->dtype;

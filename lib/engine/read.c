@@ -34,7 +34,7 @@ int qz__engine_get(qz_db *db, uint64_t id, float *vector, void *meta, size_t met
                      len, meta_cap);
     } else {
         if (meta && len) memcpy(meta, p + sizeof len, len);
-        if (vector) qz__hnsw_decode(h, qz__node_vec(h, slot), vector);
+        if (vector) qz__hnsw_decode(h, qz__node_rec(h, slot), vector); /* the original, whatever the dtype */
     }
     pthread_rwlock_unlock(&h->resize);
     return rc;
@@ -56,8 +56,8 @@ static int is_dup(const uint64_t *ids, size_t n, uint64_t label)
     return 0;
 }
 
-int qz__engine_search(qz_db *db, const float *query, size_t k, uint32_t ef, qz_filter_fn filter, void *fuser,
-                      uint64_t *ids, float *distances, size_t *found)
+int qz__engine_search(qz_db *db, const float *query, size_t k, uint32_t ef, uint32_t oversample, qz_filter_fn filter,
+                      void *fuser, uint64_t *ids, float *distances, size_t *found)
 {
     qz__hnsw *h = db->index;
     if (!ef) ef = atomic_load(&h->ef_search);
@@ -79,7 +79,7 @@ int qz__engine_search(qz_db *db, const float *query, size_t k, uint32_t ef, qz_f
     qz__hnsw_encode(h, query, q);
     size_t n = 0;
     pthread_rwlock_rdlock(&h->resize);
-    rc = qz__hnsw_search(h, q, want, ef, filter, fuser, hits, &n);
+    rc = qz__hnsw_search(h, q, want, ef, oversample, filter, fuser, hits, &n);
     size_t w = 0;
     for (size_t i = 0; i < n && w < k; i++) {
         uint64_t label = h->labels[hits[i].slot];

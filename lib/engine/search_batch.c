@@ -22,7 +22,7 @@ typedef struct sb_job {
     qz_db *db;
     const float *queries;
     size_t dims, k;
-    uint32_t ef;
+    uint32_t ef, oversample;
     qz_filter_fn filter;
     void *fuser;
     uint64_t *ids;
@@ -46,7 +46,8 @@ static int sb_row(size_t i, void *u)
 {
     sb_job *b = u;
     size_t n = 0;
-    int rc = qz__engine_search(b->db, b->queries + i * b->dims, b->k, b->ef, b->filter, b->fuser, b->ids + i * b->k,
+    int rc = qz__engine_search(b->db, b->queries + i * b->dims, b->k, b->ef, b->oversample, b->filter, b->fuser,
+                               b->ids + i * b->k,
                                b->distances ? b->distances + i * b->k : NULL, &n);
     b->counts[i] = rc < 0 ? 0 : n;
     pad_row(b, i);
@@ -59,9 +60,11 @@ static int sb_row(size_t i, void *u)
 }
 
 int qz__engine_search_batch(qz_db *db, const float *queries, size_t nq, size_t dims, size_t k, uint32_t ef,
-                            qz_filter_fn filter, void *fuser, uint64_t *ids, float *distances, size_t *counts)
+                            uint32_t oversample, qz_filter_fn filter, void *fuser, uint64_t *ids, float *distances,
+                            size_t *counts)
 {
-    sb_job b = {.db = db, .queries = queries, .dims = dims, .k = k, .ef = ef, .filter = filter, .fuser = fuser,
+    sb_job b = {.db = db, .queries = queries, .dims = dims, .k = k, .ef = ef, .oversample = oversample,
+                .filter = filter, .fuser = fuser,
                 .ids = ids, .distances = distances, .counts = counts};
     /* Rows a failure keeps from running still read as empty. */
     for (size_t i = 0; i < nq; i++) counts[i] = 0;

@@ -11,7 +11,10 @@
  * Memory layout. Layer 0 is one array of fixed-size records, one per slot:
  *   [u32 count][u32 links[M0]][stored vector]
  * so that one record holds everything a search touches when it expands a
- * node, and the next neighbour's record can be prefetched. Upper layers are
+ * node, and the next neighbour's record can be prefetched. The stored
+ * vector is the node's code: the f32 record form itself, or for f16, int8
+ * and binary the compact code (vector/codec.h), with the f32 originals in a
+ * separate array read only by construction, repair and re-ranking. Upper layers are
  * rare (1/M of nodes) and live in a per-slot block of (1 + M) u32 per level.
  * Labels, levels, states, locks, metadata and sequence numbers are separate
  * arrays: search reads labels only for results.
@@ -110,6 +113,23 @@ enum { QZ__FREE = 0, QZ__INSERTING = 1, QZ__LIVE = 2, QZ__DELETED = 3 };
 
 typedef enum qz__distkind { QZ__DIST_L2 = 0, QZ__DIST_ONE_MINUS_DOT = 1, QZ__DIST_HAMMING = 2 } qz__distkind;
 
+/* A vector space the index measures in: a kernel, how its result becomes
+ * a distance, and where each slot's vector lives. Every index has two:
+ *  - `cs`, the codes: the graph is traversed by queries in it;
+ *  - `xs`, the exact record form (f32, normalised under cosine; bits under
+ *    Hamming): construction, repair, re-ranking and the exact pass use it.
+ * For f32 (and Hamming) both are the layer-0 record's vector; for f16,
+ * int8 and binary the codes sit in the layer-0 record beside the links and
+ * the originals in `orig` (vector/codec.h). */
+typedef struct qz__space {
+    qz__dist_fn kernel;
+    qz__distkind kind;
+    uint32_t elems;  /* n given to the kernel */
+    uint32_t bytes;  /* bytes of one vector of this space */
+    int in_orig;     /* 1: vectors in h->orig; 0: in the layer-0 record */
+    int wide;        /* 1: f32 kernel, may overflow: qz__dist_wide on +-inf/NaN */
+} qz__space;
+
 typedef struct qz__hnsw_config {
     uint32_t dim;        /* user dimension */
     uint32_t metric;     /* qz_metric, resolved */
@@ -117,6 +137,7 @@ typedef struct qz__hnsw_config {
     uint32_t ef_construction;
     uint64_t capacity;   /* initial slots */
     uint64_t seed;
+    uint32_t dtype;      /* enum qz__dtype; 0 = f32 (bits under Hamming) */
 } qz__hnsw_config;
 
 /* One search context: visited tags and heap space, pooled per index. */
@@ -125,10 +146,12 @@ typedef struct qz__search_ctx qz__search_ctx;
 typedef struct qz__hnsw {
     /* parameters, fixed at creation */
     uint32_t dim, metric, M, M0, ef_construction;
-    uint32_t vec_bytes;  /* bytes of one stored vector */
-    uint32_t vec_elems;  /* n given to the kernel */
-    qz__distkind kind;
-    qz__dist_fn kernel;
+    uint32_t vec_bytes;  /* bytes of one vector in record form (journaled, returned by get) */
+    uint32_t dtype;      /* enum qz__dtype of the codes (QZ__DTYPE_F32 also under Hamming) */
+    uint32_t code_bytes; /* bytes of one code in the layer-0 record */
+    qz__space cs, xs;    /* codes, exact record form (see qz__space) */
+    int quantized;       /* codes differ from records: originals in `orig`, results re-ranked */
+    atomic_uint oversample; /* default re-rank factor: k * oversample candidates */
     const char *kernel_name;
     double level_mult;
     uint64_t seed;
@@ -140,6 +163,7 @@ typedef struct qz__hnsw {
     /* per-slot arrays, `capacity` long; reallocated only under `resize` exclusive */
     size_t capacity;
     uint8_t *level0;
+    uint8_t *orig;       /* quantized only: vec_bytes per slot, the originals */
     uint32_t **upper;    /* NULL for level-0 nodes */
     uint8_t *levels;
     atomic_uchar *state;
@@ -185,10 +209,14 @@ size_t qz__hnsw_memory(const qz__hnsw *h);
 /* Slots [0, result) have ever been allocated (reads it under alloc_lock). */
 uint32_t qz__hnsw_high_water(qz__hnsw *h);
 int qz__hnsw_max_level(const qz__hnsw *h);
-/* Convert a user vector to its stored form (normalise / binarise). */
+/* Convert a user vector to its record form (normalise / binarise). */
 void qz__hnsw_encode(const qz__hnsw *h, const float *in, void *out);
-/* Convert a stored vector back to floats. */
+/* Convert a record-form vector back to floats. */
 void qz__hnsw_decode(const qz__hnsw *h, const void *in, float *out);
+/* Code of a record-form vector (code_bytes); for f32 a copy. */
+void qz__hnsw_quantize(const qz__hnsw *h, const void *rec, void *code);
+/* The default oversampling factor of a dtype (f32 1, f16 2, int8 3, binary 16). */
+unsigned qz__dtype_default_oversample(unsigned dtype);
 /* Random level for the next insertion. */
 int qz__hnsw_random_level(qz__hnsw *h);
 
@@ -196,10 +224,18 @@ static inline uint8_t *qz__node0(const qz__hnsw *h, uint32_t slot)
 {
     return h->level0 + (size_t)slot * h->stride0;
 }
+/* The code of `slot` (the record form itself for f32). */
 static inline const void *qz__node_vec(const qz__hnsw *h, uint32_t slot)
 {
     return qz__node0(h, slot) + h->vec_offset;
 }
+/* The vector of `slot` in space sp. */
+static inline const void *qz__space_vec(const qz__hnsw *h, const qz__space *sp, uint32_t slot)
+{
+    return sp->in_orig ? (const void *)(h->orig + (size_t)slot * h->vec_bytes) : qz__node_vec(h, slot);
+}
+/* The record form (original) of `slot`. */
+static inline const void *qz__node_rec(const qz__hnsw *h, uint32_t slot) { return qz__space_vec(h, &h->xs, slot); }
 /* Link list of `slot` at `level`: element 0 is the count, then the links. */
 static inline _Atomic uint32_t *qz__links(const qz__hnsw *h, uint32_t slot, int level)
 {
@@ -210,19 +246,23 @@ static inline uint32_t qz__max_links(const qz__hnsw *h, int level) { return leve
 
 /* The distance recomputed in double and saturated to +-FLT_MAX: the slow
  * path of qz__dist() when the float kernel overflowed (hnsw_graph.c). */
-float qz__dist_wide(const qz__hnsw *h, const void *a, const void *b);
+float qz__dist_wide(const qz__space *sp, const void *a, const void *b);
 
-static inline float qz__dist(const qz__hnsw *h, const void *a, const void *b)
+static inline float qz__sdist(const qz__space *sp, const void *a, const void *b)
 {
-    float r = h->kernel(a, b, h->vec_elems);
-    if (h->kind == QZ__DIST_ONE_MINUS_DOT) r = 1.0f - r;
+    float r = sp->kernel(a, b, sp->elems);
+    if (sp->kind == QZ__DIST_ONE_MINUS_DOT) r = 1.0f - r;
     /* false for NaN and +-inf only: one well-predicted compare */
-    if (QZ__UNLIKELY(!(__builtin_fabsf(r) <= FLT_MAX))) r = qz__dist_wide(h, a, b);
+    if (QZ__UNLIKELY(!(__builtin_fabsf(r) <= FLT_MAX))) r = qz__dist_wide(sp, a, b);
     return r;
 }
+/* Distance between codes (the traversal space). */
+static inline float qz__dist(const qz__hnsw *h, const void *a, const void *b) { return qz__sdist(&h->cs, a, b); }
+/* Distance between record-form vectors (construction, re-ranking). */
+static inline float qz__xdist(const qz__hnsw *h, const void *a, const void *b) { return qz__sdist(&h->xs, a, b); }
 
 /* -------- hnsw_insert.c -------- */
-/* Insert the stored-form vector `vec` into the allocated `slot`. The payload
+/* Insert the record-form vector `vec` (its code is made here) into the allocated `slot`. The payload
  * (owned by the index from now on, may be NULL) and seq are attached. The
  * node is INSERTING (traversable, not a result) while it is linked, and
  * LIVE when the call returns QZ_OK. On failure the payload is freed and the
@@ -244,19 +284,25 @@ typedef struct qz__hit {
  * at the saturated distance FLT_MAX), an exact pass over every slot
  * completes it, so *found = min(k, accepted nodes). Caller holds `resize`
  * shared. */
-int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, qz__accept_fn filter, void *fuser,
-                    qz__hit *hits, size_t *found);
+/* `query` is in record form. Quantized indexes walk the codes with a beam
+ * of max(ef, k * oversample) and re-rank the nearest k * oversample (binary:
+ * the whole beam) exactly against the originals (oversample 0: the index's
+ * default); the distances returned are then exact. */
+int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, uint32_t oversample, qz__accept_fn filter,
+                    void *fuser, qz__hit *hits, size_t *found);
 
 /* Internals shared by insert and repair. */
 qz__search_ctx *qz__ctx_get(qz__hnsw *h, size_t ef);
 void qz__ctx_put(qz__hnsw *h, qz__search_ctx *c);
 void qz__ctx_free(qz__search_ctx *c);
-/* Greedy descent from the entry point down to (not including) `stop_level`. */
-uint32_t qz__hnsw_descend(const qz__hnsw *h, const void *q, uint32_t ep, int from_level, int stop_level);
+/* Greedy descent from the entry point down to (not including) `stop_level`,
+ * in space sp (q is a vector of that space). */
+uint32_t qz__hnsw_descend(const qz__hnsw *h, const qz__space *sp, const void *q, uint32_t ep, int from_level,
+                          int stop_level);
 /* Beam search on one layer, results ascending in c's result buffer.
  * mode 0: accept non-deleted (construction), mode 1: LIVE + filter. */
-size_t qz__hnsw_search_layer(const qz__hnsw *h, qz__search_ctx *c, const void *q, uint32_t ep, int level,
-                             size_t ef, int mode, qz__accept_fn filter, void *fuser, qz__hit **out);
+size_t qz__hnsw_search_layer(const qz__hnsw *h, const qz__space *sp, qz__search_ctx *c, const void *q, uint32_t ep,
+                             int level, size_t ef, int mode, qz__accept_fn filter, void *fuser, qz__hit **out);
 
 /* Add a link nb -> slot on `level`, pruning nb's full list with the
  * heuristic (slot may be the one pruned). tmp holds M0 + 1 hits. */

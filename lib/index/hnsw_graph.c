@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "index/search_ctx.h"
+#include "vector/codec.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -37,21 +38,56 @@ int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw *
     h->ef_construction = cfg->ef_construction;
     h->seed = cfg->seed;
     h->level_mult = 1.0 / log((double)cfg->M);
-    vector_shape(cfg->dim, cfg->metric, &h->vec_bytes, &h->vec_elems);
+    uint32_t elems;
+    vector_shape(cfg->dim, cfg->metric, &h->vec_bytes, &elems);
+    int l2 = cfg->metric == QZ__METRIC_L2;
+    qz__space xs = {0};
+    xs.elems = elems;
+    xs.bytes = h->vec_bytes;
     switch (cfg->metric) {
     case QZ__METRIC_L2:
-        h->kind = QZ__DIST_L2;
-        h->kernel = k->l2sq_f32;
+        xs.kind = QZ__DIST_L2;
+        xs.kernel = k->l2sq_f32;
+        xs.wide = 1;
         break;
     case QZ__METRIC_HAMMING:
-        h->kind = QZ__DIST_HAMMING;
-        h->kernel = k->hamming_b8;
+        xs.kind = QZ__DIST_HAMMING;
+        xs.kernel = k->hamming_b8;
         break;
     default: /* cosine (normalised when stored) and inner product */
-        h->kind = QZ__DIST_ONE_MINUS_DOT;
-        h->kernel = k->dot_f32;
+        xs.kind = QZ__DIST_ONE_MINUS_DOT;
+        xs.kernel = k->dot_f32;
+        xs.wide = 1;
         break;
     }
+    h->dtype = cfg->dtype == 0 || cfg->metric == QZ__METRIC_HAMMING ? QZ__DTYPE_F32 : cfg->dtype;
+    qz__space cs = xs;
+    switch (h->dtype) {
+    case QZ__DTYPE_F16:
+        cs.kernel = l2 ? k->l2sq_f16 : k->dot_f16;
+        cs.bytes = cfg->dim * 2;
+        cs.wide = 0; /* f16 values and their squares cannot overflow an f32 sum */
+        break;
+    case QZ__DTYPE_INT8:
+        cs.kernel = l2 ? k->l2sq_sq8 : k->dot_sq8;
+        cs.bytes = QZ__SQ8_HEADER + cfg->dim;
+        cs.wide = 0; /* the sq8 kernels saturate */
+        break;
+    case QZ__DTYPE_BINARY:
+        cs.kind = QZ__DIST_HAMMING;
+        cs.kernel = k->hamming_b8;
+        cs.bytes = (cfg->dim + 7) / 8;
+        cs.elems = cs.bytes;
+        cs.wide = 0;
+        break;
+    default: break;
+    }
+    h->quantized = h->dtype != QZ__DTYPE_F32;
+    if (h->quantized) xs.in_orig = 1;
+    h->cs = cs;
+    h->xs = xs;
+    h->code_bytes = cs.bytes;
+    atomic_init(&h->oversample, qz__dtype_default_oversample(h->dtype));
     h->kernel_name = k->name;
     /* Layer-0 record: the links, then the vector. When padding costs at
      * most 10% of the record, the vector starts on a 64-byte boundary and
@@ -61,8 +97,8 @@ int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw *
      * searches wait on memory, not on loads, and the padding would cost
      * 20% more memory. */
     size_t links = sizeof(uint32_t) * (1 + (size_t)h->M0);
-    size_t packed = (links + h->vec_bytes + 3) & ~(size_t)3;
-    size_t off64 = (links + 63) & ~(size_t)63, aligned = (off64 + h->vec_bytes + 63) & ~(size_t)63;
+    size_t packed = (links + h->code_bytes + 3) & ~(size_t)3;
+    size_t off64 = (links + 63) & ~(size_t)63, aligned = (off64 + h->code_bytes + 63) & ~(size_t)63;
     if (aligned * 10 <= packed * 11) {
         h->vec_offset = off64;
         h->stride0 = aligned;
@@ -105,6 +141,7 @@ void qz__hnsw_destroy(qz__hnsw *h)
     for (size_t i = 0; i < h->n_pool; i++) qz__ctx_free(h->pool[i]);
     qz__free(h->pool);
     free(h->level0); /* posix_memalign */
+    qz__free(h->orig);
     qz__free(h->upper);
     qz__free(h->levels);
     qz__free((void *)h->state);
@@ -157,6 +194,7 @@ int qz__hnsw_reserve(qz__hnsw *h, size_t slots)
          * failure part-way leaves arrays at least `old` long and
          * `capacity` still old: consistent. */
         if (grow_level0(h, old, ncap) ||
+            (h->quantized && grow_array((void **)&h->orig, old, ncap, h->vec_bytes, 1)) ||
             grow_array((void **)&h->upper, old, ncap, sizeof *h->upper, 1) ||
             grow_array((void **)&h->levels, old, ncap, 1, 1) ||
             grow_array((void **)&h->state, old, ncap, sizeof *h->state, 1) ||
@@ -224,7 +262,7 @@ void qz__hnsw_release_slot(qz__hnsw *h, uint32_t slot)
 
 size_t qz__hnsw_memory(const qz__hnsw *h)
 {
-    size_t per_slot = h->stride0 + sizeof *h->upper + 1 + sizeof *h->state + sizeof *h->locks +
+    size_t per_slot = h->stride0 + (h->quantized ? h->vec_bytes : 0) + sizeof *h->upper + 1 + sizeof *h->state + sizeof *h->locks +
                       sizeof *h->labels + sizeof *h->payload + sizeof *h->seqs + sizeof *h->del_stamp;
     size_t m = sizeof *h + h->capacity * per_slot + h->cap_free * sizeof(uint32_t);
     m += atomic_load(&h->upper_bytes) + atomic_load(&h->payload_bytes);
@@ -284,18 +322,61 @@ void qz__hnsw_decode(const qz__hnsw *h, const void *in, float *out)
     }
 }
 
-float qz__dist_wide(const qz__hnsw *h, const void *a, const void *b)
+unsigned qz__dtype_default_oversample(unsigned dtype)
+{
+    switch (dtype) {
+    case QZ__DTYPE_F16: return 2;
+    case QZ__DTYPE_INT8: return 3;
+    case QZ__DTYPE_BINARY: return 16;
+    default: return 1;
+    }
+}
+
+void qz__hnsw_quantize(const qz__hnsw *h, const void *rec, void *code)
+{
+    const float *f = rec;
+    switch (h->dtype) {
+    case QZ__DTYPE_F16: {
+        uint16_t *o = code;
+        for (uint32_t i = 0; i < h->dim; i++) o[i] = qz__f32_to_f16(f[i]);
+        break;
+    }
+    case QZ__DTYPE_INT8: qz__sq8_encode(f, h->dim, code); break;
+    case QZ__DTYPE_BINARY: {
+        /* threshold 0 for angles (cosine, inner product), the vector's own
+         * mean under L2 (so data far from the origin keeps its bits) */
+        double t = 0;
+        if (h->metric == QZ__METRIC_L2) {
+            for (uint32_t i = 0; i < h->dim; i++) t += f[i];
+            t /= h->dim;
+        }
+        uint8_t *b = code;
+        memset(b, 0, h->code_bytes);
+        for (uint32_t i = 0; i < h->dim; i++)
+            if ((double)f[i] > t) b[i >> 3] |= (uint8_t)(1u << (i & 7));
+        break;
+    }
+    default: memcpy(code, rec, h->vec_bytes); break;
+    }
+}
+
+float qz__dist_wide(const qz__space *sp, const void *a, const void *b)
 {
     double d = 0;
-    if (h->kind == QZ__DIST_HAMMING) return h->kernel(a, b, h->vec_elems); /* a count: never overflows */
+    if (!sp->wide) { /* counts, f16 and sq8 kernels: saturate what came back */
+        float r = sp->kernel(a, b, sp->elems);
+        if (sp->kind == QZ__DIST_ONE_MINUS_DOT) r = 1.0f - r;
+        if (!(r <= FLT_MAX)) return FLT_MAX;
+        return r < -FLT_MAX ? -FLT_MAX : r;
+    }
     const float *x = a, *y = b;
-    if (h->kind == QZ__DIST_L2) {
-        for (uint32_t i = 0; i < h->vec_elems; i++) {
+    if (sp->kind == QZ__DIST_L2) {
+        for (uint32_t i = 0; i < sp->elems; i++) {
             double t = (double)x[i] - y[i];
             d += t * t;
         }
     } else {
-        for (uint32_t i = 0; i < h->vec_elems; i++) d += (double)x[i] * y[i];
+        for (uint32_t i = 0; i < sp->elems; i++) d += (double)x[i] * y[i];
         d = 1.0 - d;
     }
     /* Finite floats keep every term below 2^258 and 65536 dimensions add

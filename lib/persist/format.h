@@ -50,6 +50,7 @@
  *
  * Payloads:
  *   VECTOR_PUT  u64 id, u32 vec_bytes, u32 meta_len, vec, meta
+ *               (vec: the f32 record form for every dtype; codes are never stored)
  *   VECTOR_DEL  u64 id
  *   KV_PUT      u32 klen, u32 vlen, key, value
  *   KV_DEL      u32 klen, key
@@ -133,7 +134,7 @@ enum {
 
 /* Options record (META "options"), 48 bytes:
  *   0 u32 version (QZ__OPTREC_VERSION)   4 u32 dimensions   8 u32 metric
- *  12 u32 dtype   16 u32 M   20 u32 ef_construction   24 u32 ef_search
+ *  12 u32 dtype (0 default, 1 f32, 2 f16, 3 int8, 4 binary: vector/codec.h)   16 u32 M   20 u32 ef_construction   24 u32 ef_search
  *  28 u32 reserved (0)   32 u64 seed   40 u64 XXH3 of bytes 0..39 */
 #define QZ__OPTREC_VERSION 1u
 #define QZ__OPTREC_SIZE 48u

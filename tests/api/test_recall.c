@@ -1,6 +1,7 @@
 /*
  * test_recall.c - recall@10 against a brute-force oracle on fixed-seed data,
- * for every metric, checked against the floors in bench/baseline/recall.csv.
+ * for every metric and stored element type (the optional ninth column,
+ * f32 when absent), checked against the floors in bench/baseline/recall.csv.
  * The build is single-threaded so the graph, and so the recall, is the same
  * on every run: any drop is a real regression.
  */
@@ -25,11 +26,23 @@ static uint32_t metric_of(const char *s)
 
 /* Tie-aware: a result counts when its exact distance is within the 10th
  * true distance (Hamming has many ties). */
-static double measure(uint32_t metric, size_t n, size_t dim, size_t clusters, uint32_t M, uint32_t efc, uint32_t ef)
+static uint32_t dtype_of(const char *s)
+{
+    if (!strcmp(s, "f32")) return QZ_DTYPE_F32;
+    if (!strcmp(s, "f16")) return QZ_DTYPE_F16;
+    if (!strcmp(s, "int8")) return QZ_DTYPE_INT8;
+    if (!strcmp(s, "binary")) return QZ_DTYPE_BINARY;
+    fail_msg("unknown dtype %s in recall.csv", s);
+    return 0;
+}
+
+static double measure(uint32_t metric, uint32_t dtype, size_t n, size_t dim, size_t clusters, uint32_t M,
+                      uint32_t efc, uint32_t ef)
 {
     qz_open_options o = QZ_OPEN_OPTIONS_INIT;
     o.dimensions = (uint32_t)dim;
     o.metric = metric;
+    o.dtype = dtype;
     o.M = M;
     o.ef_construction = efc;
     o.threads = 1;
@@ -67,18 +80,21 @@ static void recall_at_10_stays_above_committed_floors(void **state)
     snprintf(path, sizeof path, "%s/bench/baseline/recall.csv", src ? src : ".");
     FILE *f = fopen(path, "r");
     if (!f) fail_msg("cannot open %s", path);
-    char line[512], m[32];
+    char line[512], m[32], dt[32];
     int rows = 0, failed = 0;
     while (fgets(line, sizeof line, f)) {
         size_t n, dim, cl;
         unsigned M, efc, ef;
         double floor_;
-        if (line[0] == '#' || sscanf(line, "%31[^,],%zu,%zu,%zu,%u,%u,%u,%lf", m, &n, &dim, &cl, &M, &efc, &ef,
-                                     &floor_) != 8)
-            continue;
-        double r = measure(metric_of(m), n, dim, cl, M, efc, ef);
-        print_message("%-8s n=%zu dim=%zu M=%u efc=%u ef=%u: recall@10 %.4f (floor %.2f)\n", m, n, dim, M, efc, ef,
-                      r, floor_);
+        int got = line[0] == '#' ? 0
+                                 : sscanf(line, "%31[^,],%zu,%zu,%zu,%u,%u,%u,%lf,%31[a-z0-9]", m, &n, &dim, &cl, &M,
+                                          &efc, &ef, &floor_, dt);
+        if (got < 8) continue;
+        if (got == 8) strcpy(dt, "-");
+        /* no ninth column: the default dtype (f32, bits under Hamming) */
+        double r = measure(metric_of(m), got == 8 ? 0 : dtype_of(dt), n, dim, cl, M, efc, ef);
+        print_message("%-8s %-6s n=%zu dim=%zu M=%u efc=%u ef=%u: recall@10 %.4f (floor %.3f)\n", m, dt, n, dim, M,
+                      efc, ef, r, floor_);
         if (r < floor_) failed++;
         rows++;
     }

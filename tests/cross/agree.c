@@ -14,12 +14,15 @@
  *
  * Same checks and tolerance as tests/unit/test_distance.c (see there for
  * why the tolerance is what it is): lengths 0..1100, pointer offsets 0..3
- * elements, uniform / huge / tiny / mixed-magnitude data, Hamming exact.
+ * elements, uniform / huge / tiny / mixed-magnitude data, Hamming exact;
+ * f16 kernels with the f32 tolerance on the widened values, the u8 dot and
+ * the sq8 kernels bit for bit.
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "distance/distance.h"
+#include "vector/codec.h"
 
 #ifndef QZ_AGREE_TABLE
 #error "define QZ_AGREE_TABLE, e.g. -DQZ_AGREE_TABLE=qz__kernels_neon"
@@ -33,6 +36,8 @@ uint32_t qz_agree_checks(void);
 
 static float g_a[MAX_LEN + 4], g_b[MAX_LEN + 4];
 static uint8_t g_p[MAX_LEN + 4], g_q[MAX_LEN + 4];
+static uint16_t g_ha[MAX_LEN + 4], g_hb[MAX_LEN + 4];
+static uint8_t g_ca[QZ__SQ8_HEADER + MAX_LEN + 4], g_cb[QZ__SQ8_HEADER + MAX_LEN + 4];
 static uint64_t g_rng = 0xC0FFEE;
 static uint32_t g_first_failure; /* metric * 100000 + n, 0 if none */
 static uint32_t g_checks;
@@ -122,6 +127,43 @@ uint32_t qz_agree_run(void)
             for (size_t i = 0; i < n; i++) q[i] = (uint8_t)~p[i];
             if (k->hamming_b8(p, q, n) != (float)(8 * n)) bad += fail(4, n);
             g_checks += 2;
+        }
+    }
+    for (int kind = 0; kind < 4; kind++) {
+        for (size_t n = 1; n <= MAX_LEN; n++) {
+            for (size_t off = 0; off < 4; off++) {
+                uint16_t *a = g_ha + off, *b = g_hb + (off + 1) % 4;
+                double l2_abs = 0, dot_abs = 0;
+                for (size_t i = 0; i < n; i++) {
+                    a[i] = qz__f32_to_f16(rng_value(kind));
+                    b[i] = qz__f32_to_f16(rng_value(kind));
+                    double x = qz__f16_to_f32(a[i]), y = qz__f16_to_f32(b[i]);
+                    l2_abs += (x - y) * (x - y);
+                    dot_abs += dabs(x * y);
+                }
+                if (!agrees(k->l2sq_f16(a, b, n), s->l2sq_f16(a, b, n), l2_abs, n)) bad += fail(5, n);
+                if (!agrees(k->dot_f16(a, b, n), s->dot_f16(a, b, n), dot_abs, n)) bad += fail(6, n);
+                g_checks += 2;
+            }
+        }
+    }
+    for (size_t n = 1; n <= MAX_LEN; n++) {
+        for (size_t off = 0; off < 4; off++) {
+            uint8_t *ca = g_ca + off, *cb = g_cb + (off + 3) % 4;
+            /* a header as the encoder writes it, then random or all-255 bytes */
+            float hx[4] = {0.01f, -1.0f, 0, 0}, hy[4] = {0.02f, 0.5f, 0, 0};
+            __builtin_memcpy(ca, hx, sizeof hx);
+            __builtin_memcpy(cb, hy, sizeof hy);
+            for (size_t i = 0; i < n; i++) {
+                ca[QZ__SQ8_HEADER + i] = n % 3 == 1 ? 255 : (uint8_t)rng_next();
+                cb[QZ__SQ8_HEADER + i] = n % 3 == 1 ? 255 : (uint8_t)rng_next();
+            }
+            const uint8_t *qa = ca + QZ__SQ8_HEADER, *qb = cb + QZ__SQ8_HEADER;
+            if (k->ip_u8(qa, qb, n) != s->ip_u8(qa, qb, n)) bad += fail(7, n);
+            if (n % 3 == 1 && k->ip_u8(qa, qb, n) != (uint64_t)n * 65025u) bad += fail(7, n);
+            if (!(k->l2sq_sq8(ca, cb, n) == s->l2sq_sq8(ca, cb, n)) || !(k->dot_sq8(ca, cb, n) == s->dot_sq8(ca, cb, n)))
+                bad += fail(8, n);
+            g_checks += 3;
         }
     }
     return bad;

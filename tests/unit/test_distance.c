@@ -19,6 +19,12 @@
  * repeats one element is off by about sum|t_i| / n, which for n <= 1100 is
  * still more than 5 times the allowance, so real bugs are caught.
  * Hamming counts are integers and must match exactly.
+ *
+ * The f16 kernels widen to f32 and then sum like the f32 ones: the same
+ * bound, on the terms of the widened values. The u8 dot product is an
+ * exact integer in every table, and the sq8 kernels combine it with the
+ * codes' headers the same way everywhere (vector/codec.h), so both must
+ * match scalar bit for bit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +37,7 @@
 #include <string.h>
 
 #include "distance/distance.h"
+#include "vector/codec.h"
 
 #define MAX_LEN 1100
 #define MAX_TABLES 16
@@ -233,6 +240,9 @@ static void every_kernel_returns_zero_for_length_zero(void **state)
         assert_true(tab[t]->l2sq_f32(a, b, 0) == 0.0f);
         assert_true(tab[t]->dot_f32(a, b, 0) == 0.0f);
         assert_true(tab[t]->hamming_b8(a, b, 0) == 0.0f);
+        assert_true(tab[t]->l2sq_f16(a, b, 0) == 0.0f);
+        assert_true(tab[t]->dot_f16(a, b, 0) == 0.0f);
+        assert_true(tab[t]->ip_u8((const uint8_t *)a, (const uint8_t *)b, 0) == 0);
     }
 }
 
@@ -335,6 +345,266 @@ static void kernels_ignore_everything_past_the_last_element(void **state)
     free(q);
 }
 
+
+/* ---- f16, u8 and sq8 kernels --------------------------------------------- */
+
+static uint16_t *alloc_halves(size_t off, size_t n, void **block)
+{
+    *block = malloc((off + n) * sizeof(uint16_t) + 1);
+    assert_non_null(*block);
+    return (uint16_t *)*block + off;
+}
+
+static void sweep_f16(metric m)
+{
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    qz__dist_fn ref_fn = m == M_L2 ? qz__kernels_scalar.l2sq_f16 : qz__kernels_scalar.dot_f16;
+    size_t checked = 0;
+    rng_seed(m == M_L2 ? 0x1616 : 0x6161);
+    for (int kind = 0; kind < DATA_KINDS; kind++) {
+        for (size_t n = 1; n <= MAX_LEN; n++) {
+            for (size_t off = 0; off < 4; off++) {
+                void *ba, *bb;
+                uint16_t *a = alloc_halves(off, n, &ba); /* odd offsets: 2-byte aligned only */
+                uint16_t *b = alloc_halves((off + 1) % 4, n, &bb);
+                double abs_sum = 0.0;
+                for (size_t i = 0; i < n; i++) {
+                    a[i] = qz__f32_to_f16(rng_value((data_kind)kind));
+                    b[i] = qz__f32_to_f16(rng_value((data_kind)kind));
+                    double x = qz__f16_to_f32(a[i]), y = qz__f16_to_f32(b[i]);
+                    abs_sum += dabs(m == M_L2 ? (x - y) * (x - y) : x * y);
+                }
+                float ref = ref_fn(a, b, n);
+                for (size_t t = 0; t < ntab; t++) {
+                    float got = (m == M_L2 ? tab[t]->l2sq_f16 : tab[t]->dot_f16)(a, b, n);
+                    if (!agrees(got, ref, abs_sum, n)) {
+                        print_error("%s %s_f16: n=%zu off=%zu data=%s got %.9g want %.9g\n", tab[t]->name,
+                                    m == M_L2 ? "l2sq" : "dot", n, off, g_kind_names[kind], (double)got,
+                                    (double)ref);
+                        fail();
+                    }
+                    checked++;
+                }
+                free(ba);
+                free(bb);
+            }
+        }
+    }
+    assert_true(checked >= (size_t)DATA_KINDS * MAX_LEN * 4);
+}
+
+static void every_kernel_matches_scalar_f16_l2_for_lengths_1_to_1100(void **state)
+{
+    (void)state;
+    sweep_f16(M_L2);
+}
+
+static void every_kernel_matches_scalar_f16_dot_for_lengths_1_to_1100(void **state)
+{
+    (void)state;
+    sweep_f16(M_DOT);
+}
+
+static void every_kernel_matches_scalar_u8_dot_and_sq8_exactly_for_lengths_1_to_1100(void **state)
+{
+    (void)state;
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    rng_seed(0x0808);
+    float *fx = malloc(MAX_LEN * sizeof(float)), *fy = malloc(MAX_LEN * sizeof(float));
+    assert_true(fx && fy);
+    for (size_t n = 1; n <= MAX_LEN; n++) {
+        for (size_t off = 0; off < 4; off++) {
+            /* codes (header + n bytes) that end their allocations, at byte offsets off, (off+3)%4 */
+            uint8_t *ba = malloc(off + QZ__SQ8_HEADER + n), *bb = malloc((off + 3) % 4 + QZ__SQ8_HEADER + n);
+            assert_true(ba && bb);
+            uint8_t *ca = ba + off, *cb = bb + (off + 3) % 4;
+            int mode = (int)(n % 3); /* 0: random bytes, 1: all 255 (largest sums), 2: sparse */
+            for (size_t i = 0; i < n; i++) {
+                fx[i] = rng_unit();
+                fy[i] = (float)(rng_unit() * 3.0 + 0.5);
+            }
+            qz__sq8_encode(fx, n, ca);
+            qz__sq8_encode(fy, n, cb);
+            uint8_t *qa = ca + QZ__SQ8_HEADER, *qb = cb + QZ__SQ8_HEADER;
+            for (size_t i = 0; i < n; i++) {
+                if (mode == 1) qa[i] = qb[i] = 255;
+                if (mode == 2 && rng_next() % 4) qa[i] = 0;
+            }
+            uint64_t ref = qz__kernels_scalar.ip_u8(qa, qb, n);
+            float rl2 = qz__kernels_scalar.l2sq_sq8(ca, cb, n), rdot = qz__kernels_scalar.dot_sq8(ca, cb, n);
+            if (mode == 1) assert_true(ref == (uint64_t)n * 65025u);
+            for (size_t t = 0; t < ntab; t++) {
+                uint64_t got = tab[t]->ip_u8(qa, qb, n);
+                float l2 = tab[t]->l2sq_sq8(ca, cb, n), dot = tab[t]->dot_sq8(ca, cb, n);
+                if (got != ref || !(l2 == rl2) || !(dot == rdot)) {
+                    print_error("%s u8/sq8: n=%zu off=%zu mode=%d ip %llu want %llu, l2 %.9g/%.9g dot %.9g/%.9g\n",
+                                tab[t]->name, n, off, mode, (unsigned long long)got, (unsigned long long)ref,
+                                (double)l2, (double)rl2, (double)dot, (double)rdot);
+                    fail();
+                }
+            }
+            free(ba);
+            free(bb);
+        }
+    }
+    free(fx);
+    free(fy);
+}
+
+static void u8_dot_is_exact_at_the_largest_dimension(void **state)
+{
+    (void)state;
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    size_t n = 65536;
+    uint8_t *a = malloc(n), *b = malloc(n);
+    assert_true(a && b);
+    memset(a, 255, n);
+    memset(b, 255, n);
+    for (size_t t = 0; t < ntab; t++) assert_true(tab[t]->ip_u8(a, b, n) == (uint64_t)n * 65025u);
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(i * 7);
+    uint64_t ref = qz__kernels_scalar.ip_u8(a, b, n);
+    for (size_t t = 0; t < ntab; t++) assert_true(tab[t]->ip_u8(a, b, n) == ref);
+    free(a);
+    free(b);
+}
+
+/* The sq8 distance is the distance of the decoded vectors (o + s * q), and
+ * decoding is within s/2 of the input per component. */
+static void sq8_codes_decode_within_half_a_step_and_kernels_measure_the_decoded_vectors(void **state)
+{
+    (void)state;
+    rng_seed(0x5eed);
+    enum { N = 300 };
+    float x[N], y[N];
+    uint8_t cx[QZ__SQ8_HEADER + N], cy[QZ__SQ8_HEADER + N];
+    for (int rep = 0; rep < 200; rep++) {
+        size_t n = 1 + rng_next() % N;
+        double scale = rep % 3 == 0 ? 1e-3 : rep % 3 == 1 ? 1.0 : 300.0, shift = rep % 2 ? 1000.0 : 0.0;
+        for (size_t i = 0; i < n; i++) {
+            x[i] = (float)(rng_unit() * scale + shift);
+            y[i] = (float)(rng_unit() * scale + shift);
+        }
+        qz__sq8_encode(x, n, cx);
+        qz__sq8_encode(y, n, cy);
+        qz__sq8_head hx = qz__sq8_head_get(cx), hy = qz__sq8_head_get(cy);
+        double dl2 = 0, ddot = 0;
+        for (size_t i = 0; i < n; i++) {
+            double a = (double)hx.o + (double)hx.s * cx[QZ__SQ8_HEADER + i];
+            double b = (double)hy.o + (double)hy.s * cy[QZ__SQ8_HEADER + i];
+            assert_true(dabs(a - x[i]) <= hx.s * 0.5 * (1 + 1e-5) + dabs(x[i]) * 1e-6);
+            dl2 += (a - b) * (a - b);
+            ddot += a * b;
+        }
+        float l2 = qz__kernels_scalar.l2sq_sq8(cx, cy, n), dot = qz__kernels_scalar.dot_sq8(cx, cy, n);
+        /* dot: relative; l2 from norms and dot: relative to the norms (cancellation) */
+        double norms = (double)hx.n2 + (double)hy.n2;
+        assert_true(dabs(dot - ddot) <= 1e-6 * (dabs(ddot) + norms) + 1e-30);
+        assert_true(dabs(l2 - dl2) <= 1e-6 * norms + 1e-30);
+        /* identical codes are at distance 0 up to that rounding */
+        assert_true(qz__kernels_scalar.l2sq_sq8(cx, cx, n) <= 1e-6 * hx.n2 + 1e-30);
+    }
+}
+
+static void f16_conversion_round_trips_every_half_and_saturates(void **state)
+{
+    (void)state;
+    for (uint32_t h = 0; h < 65536; h++) {
+        uint16_t v = (uint16_t)h;
+        if ((v & 0x7c00u) == 0x7c00u && (v & 0x3ffu)) continue; /* NaN */
+        if ((v & 0x7fffu) == 0x7c00u) continue;                  /* inf: encode saturates it */
+        float f = qz__f16_to_f32(v);
+        if (qz__f32_to_f16(f) != v) {
+            print_error("half 0x%04x -> %.9g -> 0x%04x\n", h, (double)f, qz__f32_to_f16(f));
+            fail();
+        }
+    }
+    assert_true(qz__f32_to_f16(1e9f) == 0x7bffu);
+    assert_true(qz__f32_to_f16(-1e9f) == 0xfbffu);
+    assert_true(qz__f32_to_f16(65519.0f) == 0x7bffu); /* rounds down to 65504 */
+    assert_true(qz__f32_to_f16(65520.0f) == 0x7bffu); /* would round to inf: saturates */
+    assert_true(qz__f32_to_f16(1.0f + 0x1p-11f) == 0x3c00u); /* tie: even */
+    assert_true(qz__f32_to_f16(1.0f + 3 * 0x1p-11f) == 0x3c02u); /* tie: even, up */
+    assert_true(qz__f32_to_f16(0x1p-25f) == 0);                    /* tie at half the smallest: even (0) */
+    assert_true(qz__f32_to_f16(0x1.8p-25f) == 1);
+    assert_true(qz__f32_to_f16(-0.0f) == 0x8000u);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("f16c"))) static uint16_t hw_f32_to_f16(float f)
+{
+    return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+#endif
+
+static void f16_encoding_matches_the_cpu_on_random_floats(void **state)
+{
+    (void)state;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (!__builtin_cpu_supports("f16c")) {
+        print_message("SKIP: no F16C on this CPU\n");
+        skip();
+    }
+    rng_seed(0xf16c);
+    for (int i = 0; i < 2000000; i++) {
+        uint32_t bits = (uint32_t)rng_next();
+        /* exponents around the f16 range (2^-26 .. 2^17) */
+        bits = (bits & 0x807fffffu) | ((uint32_t)(101 + rng_next() % 43) << 23);
+        float f;
+        memcpy(&f, &bits, 4);
+        uint16_t want = hw_f32_to_f16(f);
+        if ((want & 0x7fffu) == 0x7c00u) want = (uint16_t)((want & 0x8000u) | 0x7bffu); /* we saturate */
+        if (qz__f32_to_f16(f) != want) {
+            print_error("%a: got 0x%04x, F16C 0x%04x\n", (double)f, qz__f32_to_f16(f), want);
+            fail();
+        }
+    }
+#else
+    print_message("SKIP: not x86-64\n");
+    skip();
+#endif
+}
+
+static void f16_and_u8_kernels_ignore_everything_past_the_last_element(void **state)
+{
+    (void)state;
+    enum { PAD = 80 };
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    uint16_t *a = malloc((MAX_LEN + PAD) * 2), *b = malloc((MAX_LEN + PAD) * 2);
+    uint8_t *p = malloc(MAX_LEN + PAD), *q = malloc(MAX_LEN + PAD);
+    assert_true(a && b && p && q);
+    rng_seed(98);
+    for (size_t n = 1; n <= 300; n++) {
+        for (size_t i = 0; i < n; i++) {
+            a[i] = qz__f32_to_f16(rng_unit());
+            b[i] = qz__f32_to_f16(rng_unit());
+            p[i] = (uint8_t)rng_next();
+            q[i] = (uint8_t)rng_next();
+        }
+        for (size_t t = 0; t < ntab; t++) {
+            for (size_t i = n; i < n + PAD; i++) a[i] = b[i] = 0, p[i] = q[i] = 0;
+            float l2 = tab[t]->l2sq_f16(a, b, n), dot = tab[t]->dot_f16(a, b, n);
+            uint64_t ip = tab[t]->ip_u8(p, q, n);
+            for (size_t i = n; i < n + PAD; i++) {
+                a[i] = b[i] = 0x7e00u; /* NaN */
+                p[i] = q[i] = 0xFF;
+            }
+            if (tab[t]->l2sq_f16(a, b, n) != l2 || tab[t]->dot_f16(a, b, n) != dot || tab[t]->ip_u8(p, q, n) != ip) {
+                print_error("%s f16/u8 reads past the end at n=%zu\n", tab[t]->name, n);
+                fail();
+            }
+        }
+    }
+    free(a);
+    free(b);
+    free(p);
+    free(q);
+}
+
 static void list_is_best_first_ends_with_scalar_and_matches_get(void **state)
 {
     (void)state;
@@ -367,7 +637,7 @@ static void force_switches_the_active_table_and_refuses_unknown_names(void **sta
         assert_ptr_equal(qz__kernels_active(), tab[t]);
     }
     /* Unknown and not-runnable-here names change nothing. */
-    static const char *const every_isa[] = {"avx512vpopcnt", "avx512", "avx2", "neon",
+    static const char *const every_isa[] = {"avx512vnni", "avx512vpopcnt", "avx512", "avx2", "neon",
                                             "simd128", "scalar"};
     for (size_t i = 0; i < sizeof every_isa / sizeof every_isa[0]; i++)
         if (qz__kernels_get(every_isa[i]) == NULL)
@@ -401,7 +671,7 @@ static void qz_simd_environment_variable_picks_a_lower_table_at_first_use(void *
     /* An unknown name, or one this CPU cannot run, leaves the best table. */
     assert_true(child_reports("bogus", tab[0]->name));
     assert_true(child_reports("", tab[0]->name));
-    static const char *const every_isa[] = {"avx512vpopcnt", "avx512", "avx2", "neon",
+    static const char *const every_isa[] = {"avx512vnni", "avx512vpopcnt", "avx512", "avx2", "neon",
                                             "simd128"};
     for (size_t i = 0; i < sizeof every_isa / sizeof every_isa[0]; i++)
         if (qz__kernels_get(every_isa[i]) == NULL)
@@ -428,6 +698,14 @@ int main(int argc, char **argv)
         cmocka_unit_test(l2_of_identical_vectors_is_exactly_zero),
         cmocka_unit_test(hamming_counts_every_bit_of_complementary_vectors),
         cmocka_unit_test(kernels_ignore_everything_past_the_last_element),
+        cmocka_unit_test(every_kernel_matches_scalar_f16_l2_for_lengths_1_to_1100),
+        cmocka_unit_test(every_kernel_matches_scalar_f16_dot_for_lengths_1_to_1100),
+        cmocka_unit_test(every_kernel_matches_scalar_u8_dot_and_sq8_exactly_for_lengths_1_to_1100),
+        cmocka_unit_test(u8_dot_is_exact_at_the_largest_dimension),
+        cmocka_unit_test(sq8_codes_decode_within_half_a_step_and_kernels_measure_the_decoded_vectors),
+        cmocka_unit_test(f16_conversion_round_trips_every_half_and_saturates),
+        cmocka_unit_test(f16_encoding_matches_the_cpu_on_random_floats),
+        cmocka_unit_test(f16_and_u8_kernels_ignore_everything_past_the_last_element),
         cmocka_unit_test(force_switches_the_active_table_and_refuses_unknown_names),
         cmocka_unit_test(qz_simd_environment_variable_picks_a_lower_table_at_first_use),
     };

@@ -51,7 +51,7 @@ static size_t search(qz__hnsw *h, const float *q, size_t k, uint32_t ef, qz__hit
     qz__hnsw_encode(h, q, enc);
     size_t n;
     pthread_rwlock_rdlock(&h->resize);
-    TU_OK(qz__hnsw_search(h, enc, k, ef, NULL, NULL, hits, &n));
+    TU_OK(qz__hnsw_search(h, enc, k, ef, 0, NULL, NULL, hits, &n));
     pthread_rwlock_unlock(&h->resize);
     return n;
 }
