@@ -57,6 +57,9 @@ static const char *dtype_name(uint32_t dtype, uint32_t metric)
 {
     if (dtype == QZ_DTYPE_F32) return "f32";
     if (dtype == QZ_DTYPE_DEFAULT) return metric == QZ_METRIC_HAMMING ? "bits" : "f32";
+    if (dtype == QZ_DTYPE_F16) return "f16";
+    if (dtype == QZ_DTYPE_INT8) return "int8";
+    if (dtype == QZ_DTYPE_BINARY) return "binary";
     return "unknown";
 }
 

@@ -36,7 +36,7 @@ _PARAM_KEYS = {"ef_search": 1, "checkpoint_writes": 2, "checkpoint_ms": 3}
 METRICS = {"cosine": 1, "angular": 1, "l2": 2, "euclidean": 2, "ip": 3, "dot": 3, "inner_product": 3,
            "hamming": 4}
 DURABILITY = {"default": 0, "sync": 1, "batched": 2, "none": 3}
-DTYPES = {"default": 0, "f32": 1, "float32": 1}
+DTYPES = {"default": 0, "f32": 1, "float32": 1, "f16": 2, "float16": 2, "int8": 3, "binary": 4}
 
 _U32_OPTIONS = ("M", "ef_construction", "ef_search", "batch_window_ms", "threads")
 _U64_OPTIONS = ("initial_capacity", "seed")
