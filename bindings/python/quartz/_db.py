@@ -536,7 +536,7 @@ class Database:
         """A Stats snapshot: count, deleted, capacity, memory_bytes, M, ef_search, simd, ..."""
         return Stats(self._stats_raw())
 
-    def search(self, queries, k=10, ef=None, filter_ids=None, exclude=False):
+    def search(self, queries, k=10, ef=None, filter_ids=None, exclude=False, oversample=None):
         """Top-k nearest neighbours of each query row, nearest first.
 
         queries: nq x dim (or one 1-D query of dim); a C-contiguous float32
@@ -545,6 +545,9 @@ class Database:
         ef: candidate list size (None: the database's ef_search); raised to k.
         filter_ids: None, or ids a result must be in (with exclude=True:
             must not be in). The set is evaluated in C (qz_filter_ids).
+        oversample: re-ranking factor of f16/int8/binary databases (None:
+            the dtype's default); k * oversample candidates are measured
+            again on the f32 originals.
         Returns a SearchResult: ``ids, distances = db.search(q)``, plus
         ``.counts``; short rows are padded with PAD_ID and +inf.
         """
@@ -569,7 +572,11 @@ class Database:
         if filter_ids is None:
             if exclude:
                 raise TypeError("exclude=True needs filter_ids")
-            if ef is None:
+            if oversample is not None:
+                sp = _lib.SearchParams(sizeof(_lib.SearchParams), 0 if ef is None else _uint(ef, "ef", 32),
+                                       None, None, _uint(oversample, "oversample", 32))
+                params = byref(sp)
+            elif ef is None:
                 params = None
             else:
                 params = self._ef_params.get(ef) if type(ef) is int else None
@@ -579,7 +586,8 @@ class Database:
                     if type(ef) is int and len(self._ef_params) < 64:
                         self._ef_params[ef] = params  # read-only once stored: safe to share
         else:
-            sp = _lib.SearchParams(sizeof(_lib.SearchParams), 0 if ef is None else _uint(ef, "ef", 32), None, None)
+            sp = _lib.SearchParams(sizeof(_lib.SearchParams), 0 if ef is None else _uint(ef, "ef", 32), None, None,
+                                   0 if oversample is None else _uint(oversample, "oversample", 32))
             fids = _as_ids(filter_ids)
             if fids.shape[0] > 1 and not np.all(fids[1:] >= fids[:-1]):
                 fids = np.sort(fids)

@@ -60,6 +60,8 @@ class SearchParams(Structure):
         ("ef", c_uint32),
         ("filter", c_void_p),
         ("filter_user", c_void_p),
+        ("oversample", c_uint32),  # libquartz 1.1: re-ranking factor of quantized dtypes
+        ("reserved0", c_uint32),
     ]
 
 

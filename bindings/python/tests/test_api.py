@@ -288,3 +288,26 @@ def test_library_information():
     assert quartz.library_path()
     assert quartz.strerror(-10)
     assert quartz.__version__
+
+
+def test_quantized_dtypes_rerank_exactly(tmp_path):
+    # f16/int8/binary walk the graph on codes and re-rank on the f32
+    # originals: the distances returned are exact, get() gives the original
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((400, 24)).astype(np.float32)
+    for name, code in (("f16", 2), ("int8", 3), ("binary", 4)):
+        with quartz.open(str(tmp_path / name), dim=24, metric="l2", dtype=name) as db:
+            db.add(np.arange(400), x)
+            assert db.stats().dtype == code
+            ids, dist = db.search(x[:20], k=5, ef=200, oversample=8)
+            exact = ((x[ids.astype(np.int64)] - x[:20, None, :]) ** 2).sum(-1)
+            np.testing.assert_allclose(dist, exact, rtol=1e-5, atol=1e-5)
+            assert (ids[:, 0] == np.arange(20)).mean() >= 0.9
+            np.testing.assert_array_equal(db.get(3)[0], x[3])
+        with pytest.raises(ValueError):
+            quartz.open(str(tmp_path / name), dtype="f32")
+    with quartz.open(dim=4, dtype="int8") as db:
+        db.add([1], np.ones((1, 4), np.float32))
+        with pytest.raises(quartz.QuartzError) as e:
+            db.search(np.ones(4, np.float32), k=1, oversample=10 ** 9)
+        assert e.value.code == quartz.errors.QZ_ERANGE
