@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench_rest.sh [--build DIR] [--data DATASET_DIR] [--seconds S] [--threads T] [--ef EF] [--out FILE]
 #
-# Load test of quartzd on 127.0.0.1 with wrk, on the 384-dimension set
-# (sapdocs-minilm384-angular: 678 base vectors, 100 queries):
+# Load test of quartzd on 127.0.0.1 with wrk, by default on the 384-dimension
+# set (sapdocs-minilm384-angular: 678 base vectors, 100 queries; --data takes
+# any texmex folder, e.g. glove6b-100-angular, its metric from the suffix):
 #   1. search requests/s and p50/p99 latency at 1, 8 and 64 connections
 #      (k = 10, the given ef), quartzd with T worker threads;
 #   2. the same directory opened in-process after quartzd stopped, searched by
@@ -14,6 +15,7 @@
 # Prints a markdown report (and writes it to FILE with --out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+args="$*"
 build=build data=${QZ_DATA_DIR:-../shared/data}/sapdocs-minilm384-angular
 secs=10 threads=2 ef=64 out=""
 while [ $# -gt 0 ]; do
@@ -55,14 +57,19 @@ def fvecs(path):
 def arr(v):
     return "[" + ",".join("%.9g" % x for x in v) + "]"
 base, query = fvecs(data + "/base.fvecs"), fvecs(data + "/query.fvecs")
+query = query[:1000]
 with open(tmp + "/search.jsonl", "w") as f:
     for q in query:
         f.write('{"query": %s, "k": 10, "ef": %d, "include_metadata": false}\n' % (arr(q), ef))
 with open(tmp + "/vectors.jsonl", "w") as f:
-    for v in base:
+    for v in base[:10000]:
         f.write(arr(v) + "\n")
-with open(tmp + "/batch.json", "w") as f:
-    f.write('{"vectors": [%s]}' % ",".join('{"id": %d, "vector": %s}' % (i, arr(v)) for i, v in enumerate(base)))
+for start in range(0, len(base), 5000):
+    with open(tmp + "/batch-%07d.json" % start, "w") as f:
+        f.write('{"vectors": [%s]}' % ",".join('{"id": %d, "vector": %s}' % (i, arr(base[i]))
+                                               for i in range(start, min(start + 5000, len(base)))))
+with open(tmp + "/shape", "w") as f:
+    f.write("%d %d %d\n" % (len(base), len(base[0]), len(query)))
 print("bodies: %d queries, %d base vectors of %d dimensions" % (len(query), len(base), len(base[0])), file=sys.stderr)
 PY
 
@@ -73,9 +80,11 @@ start() { # start DATA_DIR DURABILITY
   echo "bench_rest: quartzd did not start:"; cat "$tmp/quartzd.log"; exit 1
 }
 stop() { kill -TERM "$pid"; wait "$pid"; pid=""; }
+read -r nbase dim nquery <"$tmp/shape"
+case "$(basename "$data")" in *-euclidean) metric=l2 ;; *) metric=cosine ;; esac
 make_index() {
   curl -fs -X POST "$url/api/indexes" -H 'Content-Type: application/json' \
-    -d '{"name": "bench", "dimension": 384, "metric": "cosine"}' >/dev/null
+    -d "{\"name\": \"bench\", \"dimension\": $dim, \"metric\": \"$metric\"}" >/dev/null
 }
 result() { # result NAME WRK-OUTPUT-FILE: parse the RESULT line, check errors
   local line
@@ -88,18 +97,22 @@ result() { # result NAME WRK-OUTPUT-FILE: parse the RESULT line, check errors
 
 report=$tmp/report.md
 {
-  echo "Command: \`bench/bench_rest.sh --seconds $secs --threads $threads --ef $ef\`"
+  echo "Command: \`bench/bench_rest.sh $args\`"
   echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load before the run: $(uptime | sed 's/.*load average/load average/')"
   echo "quartzd $("$qd" --version | head -1 | awk '{print $2}'), $threads worker threads, kernels $(curl -s "$url/health" >/dev/null 2>&1; echo "see stats"); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), 1 wrk thread per 8 connections at most 2"
-  echo "Data: $(basename "$data") (678 x 384, cosine), k = 10, ef = $ef"
+  echo "Data: $(basename "$data") ($nbase x $dim, $metric; $nquery queries), k = 10, ef = $ef"
   echo
 } >"$report"
 
 # 1. search
 start "$tmp/search-data" sync
 make_index
-curl -fs -X POST "$url/api/indexes/bench/vector/batch-insert" -H 'Content-Type: application/json' \
-  --data-binary @"$tmp/batch.json" >/dev/null
+t0=$(date +%s.%N)
+for b in "$tmp"/batch-*.json; do
+  curl -fs -X POST "$url/api/indexes/bench/vector/batch-insert" -H 'Content-Type: application/json' \
+    --data-binary @"$b" >/dev/null
+done
+build_s=$($py -c "import time; print('%.1f' % (time.time() - $t0))")
 simd=$(curl -fs "$url/api/indexes/bench/vector/stats" | $py -c 'import json,sys; print(json.load(sys.stdin)["simd"])')
 sed -i "s/kernels see stats/kernels $simd/" "$report"
 export QZ_WRK_BODIES=$tmp/search.jsonl QZ_WRK_PATH=/api/indexes/bench/vector/search
@@ -131,6 +144,8 @@ ratio=$($py -c "print('%.2f' % ($best / $inqps))")
   echo "| qz_db_search | $threads | $inqps | $inp50 |"
   echo
   echo "HTTP / in-process search throughput (best HTTP row / in-process): **$ratio**"
+  echo
+  echo "Loading the index: $nbase vectors in batch inserts of 5,000 over HTTP, ${build_s} s."
   echo
   echo "| insert, HTTP (8 connections, one vector per request) | durability | requests/s | p50 (ms) | p99 (ms) |"
   echo "|---|---|---:|---:|---:|"
