@@ -25,30 +25,31 @@ int qz__engine_open_dir(const char *path, const qz__config *cfg, qz_db **out)
     *out = NULL;
     int readonly = (cfg->flags & QZ__CFG_READONLY) != 0;
     if (!*path) return qz__err(QZ_EINVAL, "path is empty");
+    char *log = qz__strdup2(path, "/quartz.log");
+    if (!log) return qz__err(QZ_ENOMEM, "out of memory opening %s", path);
+    int rc = QZ_OK;
     if (!qz__storage_lmdb_exists(path)) {
         /* A log beside a missing or empty data.mdb: the database was there
          * (a new database's log is made after LMDB wrote data.mdb's meta
          * pages) and lost its main file. That is damage to report, not a
          * directory to start afresh in (its data would be silently gone),
          * whatever options came with the open. */
-        char *lp = qz__strdup2(path, "/quartz.log");
-        if (!lp) return qz__err(QZ_ENOMEM, "out of memory opening %s", path);
         struct stat ls;
-        int orphan = stat(lp, &ls) == 0 && S_ISREG(ls.st_mode) && ls.st_size >= (off_t)QZ__WAL_HEADER_SIZE_V1;
-        qz__free(lp);
-        if (orphan)
-            return qz__err(QZ_ECORRUPT, "%s/data.mdb is missing or empty, but %s/quartz.log is there: the "
-                           "directory held a database and is damaged", path, path);
-        if (readonly || (cfg->flags & QZ__CFG_EXISTING)) return qz__err(QZ_ENOTFOUND, "%s holds no database", path);
-        /* Check everything a new database needs before anything is created
-         * on disk, so a failed open leaves no files. */
         qz__config check = *cfg;
-        QZ_CHECK(qz__config_resolve(&check, 0));
+        if (stat(log, &ls) == 0 && S_ISREG(ls.st_mode) && ls.st_size >= (off_t)QZ__WAL_HEADER_SIZE_V1)
+            rc = qz__err(QZ_ECORRUPT, "%s/data.mdb is missing or empty, but %s/quartz.log is there: the "
+                         "directory held a database and is damaged", path, path);
+        else if (readonly || (cfg->flags & QZ__CFG_EXISTING))
+            rc = qz__err(QZ_ENOTFOUND, "%s holds no database", path);
+        else /* everything a new database needs, checked before anything is created on disk */
+            rc = qz__config_resolve(&check, 0);
+        if (rc < 0) {
+            qz__free(log);
+            return rc;
+        }
     }
-    char *log = qz__strdup2(path, "/quartz.log");
-    if (!log) return qz__err(QZ_ENOMEM, "out of memory opening %s", path);
     qz__dirlock *lock = NULL;
-    int rc = readonly ? QZ_OK : qz__dirlock_take(path, 1, &lock);
+    if (!readonly) rc = qz__dirlock_take(path, 1, &lock);
     qz_storage *st = NULL;
     if (rc == QZ_OK) rc = qz__storage_lmdb_open(path, readonly ? QZ__LMDB_READONLY : 0, &st);
     if (rc < 0) {
