@@ -186,6 +186,10 @@ typedef struct qz__hnsw {
     atomic_size_t n_live, n_deleted, n_inserting;
     _Atomic uint64_t del_clock; /* deletion epochs handed out so far */
     atomic_size_t upper_bytes, payload_bytes;
+    /* graph saves in progress (hnsw_io.c): while > 0, repair unlinks deleted
+     * nodes but leaves their slots DELETED, so a save that reads the graph
+     * chunk by chunk never meets a slot freed or reused under it */
+    atomic_uint saving;
     atomic_uint_fast64_t level_counter;
     atomic_uint ef_search;
 

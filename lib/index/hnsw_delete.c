@@ -429,8 +429,13 @@ int qz__hnsw_repair(qz__hnsw *h)
     qz__free(j.few);
     if (rc < 0) goto out; /* lists already repaired stay valid; deleted nodes stay as waypoints */
 
-    /* Free the deleted slots: nothing links to them any more. */
-    for (uint32_t s = 0; s < hw; s++) {
+    /* Free the deleted slots: nothing links to them any more. Not while a
+     * graph save is running (it reads chunk by chunk and must not meet a
+     * slot freed or reused between two chunks): the slots then stay DELETED,
+     * unlinked, and the next repair frees them. The save raises `saving`
+     * before it takes its picture under `resize` shared, so either this
+     * section came first (the picture sees FREE slots) or it sees `saving`. */
+    for (uint32_t s = 0; s < hw && !atomic_load(&h->saving); s++) {
         if (!is_deleted(h, s)) continue;
         if (h->upper[s]) atomic_fetch_sub(&h->upper_bytes, (size_t)h->levels[s] * (h->M + 1) * sizeof(uint32_t));
         if (h->payload[s]) atomic_fetch_sub(&h->payload_bytes, *(uint32_t *)h->payload[s] + sizeof(uint32_t));

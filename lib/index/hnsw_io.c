@@ -24,10 +24,14 @@
  * or DELETED) and its level; links to slots that are not saved, or whose
  * level is below the layer, are left out. So even a save that races a write
  * (INSERTING nodes, which are treated as absent) stores a graph that loads.
- * The changed records are serialised into one buffer while `resize` is
- * held (at most the whole snapshot, about 100 bytes a node), and written
- * after it is released: the save never waits for the storage (an LMDB map
- * resize waits for readers) while it holds the index lock.
+ * Then each chunk is serialised under `resize` shared into one chunk-sized
+ * buffer and, with the lock released, put in the save's transaction: the
+ * save needs one chunk of memory (at most ~160 KB), not the whole snapshot
+ * (about 100 bytes a node: 5 MB at 50k, which a 96 MB wasm heap holding 50k
+ * 384-d vectors does not have), and it never waits for the storage (an
+ * LMDB map resize waits for readers) while it holds the index lock. While
+ * a save runs, `saving` keeps repairs from freeing slots (hnsw_delete.c),
+ * so no slot of the picture changes identity between two chunks.
  */
 #include <string.h>
 #include <xxhash.h>
@@ -180,12 +184,19 @@ static int encode_chunk(const qz__hnsw *h, const uint8_t *pic, uint32_t hw, uint
     return QZ_OK;
 }
 
-/* One storage operation of a save: put the record at [off, off + len) of
- * the buffer under chunk c's key, or (len 0) delete chunk c's record. */
-typedef struct op {
-    uint32_t c;
-    size_t off, len;
-} op;
+/* Begin the save's transaction when it has not begun yet; a full save
+ * clears the table first. Never called with `resize` held. */
+static int ensure_txn(qz_storage *s, qz_storage_txn **t, int full)
+{
+    if (*t) return QZ_OK;
+    int rc = s->begin(s, 0, t);
+    if (rc < 0) {
+        *t = NULL;
+        return rc;
+    }
+    if (full && (rc = s->clear(s, *t, QZ_TABLE_GRAPH)) < 0) return rc;
+    return QZ_OK;
+}
 
 int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save_stats *st)
 {
@@ -195,28 +206,26 @@ int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save
     int incremental = ck && ck->s == s;
     size_t old_n = incremental ? ck->n : 0;
 
+    /* Slots stay what the picture says until the end: see `saving`. */
+    atomic_fetch_add(&h->saving, 1);
     uint32_t hw = qz__hnsw_high_water(h);
     uint32_t nch = (uint32_t)(((uint64_t)hw + QZ__GRAPH_CHUNK - 1) / QZ__GRAPH_CHUNK);
     size_t n_new = nch > old_n ? nch : old_n;
     uint8_t *pic = qz__malloc(hw ? hw : 1);
     uint64_t *sum = qz__calloc(n_new ? n_new : 1, sizeof *sum);
     uint8_t *present = qz__calloc(n_new ? n_new : 1, 1);
-    op *ops = qz__malloc((n_new ? n_new : 1) * sizeof *ops);
     buf b = {0};
-    size_t n_ops = 0;
     qz_storage_txn *t = NULL;
     int rc = QZ_OK;
-    if (!pic || !sum || !present || !ops) {
+    if (!pic || !sum || !present) {
         rc = qz__err(QZ_ENOMEM, "out of memory saving the graph (%u slots)", hw);
         goto out;
     }
     st->full = !incremental;
     st->chunks = nch;
 
-    /* Phase 1, under `resize` shared (nothing moves, no repair runs): the
-     * picture of which slots are saved, the entry point, and every chunk
-     * that must be written, serialised into b. The storage is not touched
-     * while the index lock is held. */
+    /* The picture, under `resize` shared: which slots are saved, at which
+     * level, and the entry point. */
     pthread_rwlock_rdlock(&h->resize);
     uint64_t entry = atomic_load(&h->entry);
     uint64_t best_live = UINT64_MAX, best_any = UINT64_MAX;
@@ -233,21 +242,36 @@ int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save
         if (best_any == UINT64_MAX || level > (best_any >> 32)) best_any = e;
         if (state == QZ__LIVE && (best_live == UINT64_MAX || level > (best_live >> 32))) best_live = e;
     }
+    pthread_rwlock_unlock(&h->resize);
     if (entry != UINT64_MAX) {
         uint32_t es = (uint32_t)entry;
         if (es >= hw || !pic[es] || (pic[es] & PIC_LEVEL) != (entry >> 32)) entry = UINT64_MAX;
     }
     if (entry == UINT64_MAX) entry = best_live != UINT64_MAX ? best_live : best_any;
 
+    /* Chunk by chunk: serialise one chunk under `resize` shared into b (one
+     * chunk's worth of memory, whatever the size of the graph), then, with
+     * the lock released, put it when it differs from what is stored. A
+     * repair may run between two chunks and rewrite lists; every list saved
+     * keeps only links to slots of the picture, and those slots are neither
+     * freed nor reused meanwhile, so the chunks together still load. */
     uint32_t chunks = 0;
-    for (uint32_t c = 0; c < nch; c++) {
+    for (uint32_t c = 0; c < nch && rc == QZ_OK; c++) {
         uint32_t count;
-        size_t start = b.n;
+        b.n = 0;
+        pthread_rwlock_rdlock(&h->resize);
         rc = encode_chunk(h, pic, hw, c, &b, &count, &st->deleted_nodes);
+        pthread_rwlock_unlock(&h->resize);
         if (rc < 0) break;
         int was = incremental && c < old_n && ck->present[c];
+        unsigned char k[QZ__GRAPH_CHUNK_KEY_SIZE];
+        qz__graph_chunk_key(k, c);
         if (!count) {
-            if (was) ops[n_ops++] = (op){c, 0, 0};
+            if (!was) continue;
+            if ((rc = ensure_txn(s, &t, !incremental)) < 0) break;
+            rc = s->del(s, t, QZ_TABLE_GRAPH, k, sizeof k);
+            if (rc == QZ_ENOTFOUND) rc = QZ_OK;
+            st->chunks_deleted++;
             continue;
         }
         st->nodes += count;
@@ -256,18 +280,27 @@ int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save
         sum[c] = x;
         present[c] = 1;
         if (was && ck->sum[c] == x) {
-            st->chunks_skipped++;
-            b.n = start; /* stored identically */
+            st->chunks_skipped++; /* stored identically */
             continue;
         }
-        ops[n_ops++] = (op){c, start, b.n - start};
+        if ((rc = ensure_txn(s, &t, !incremental)) < 0) break;
+        rc = s->put(s, t, QZ_TABLE_GRAPH, k, sizeof k, b.p, b.n);
+        st->chunks_written++;
+        st->bytes_written += b.n;
     }
-    pthread_rwlock_unlock(&h->resize);
     if (rc < 0) goto out;
     /* Records beyond the high-water mark (only a stale state can describe
      * them: the mark never goes down). */
-    for (size_t c = nch; c < old_n; c++)
-        if (ck->present[c]) ops[n_ops++] = (op){(uint32_t)c, 0, 0};
+    for (size_t c = nch; c < old_n && rc == QZ_OK; c++) {
+        if (!ck->present[c]) continue;
+        unsigned char k[QZ__GRAPH_CHUNK_KEY_SIZE];
+        qz__graph_chunk_key(k, (uint32_t)c);
+        if ((rc = ensure_txn(s, &t, !incremental)) < 0) break;
+        rc = s->del(s, t, QZ_TABLE_GRAPH, k, sizeof k);
+        if (rc == QZ_ENOTFOUND) rc = QZ_OK;
+        st->chunks_deleted++;
+    }
+    if (rc < 0) goto out;
 
     qz__graph_header gh = {QZ__GRAPH_MAGIC, QZ__GRAPH_VERSION, h->M, h->dim, h->metric, h->vec_bytes,
                            st->nodes ? entry : UINT64_MAX, hw, st->nodes, QZ__GRAPH_CHUNK, chunks};
@@ -275,36 +308,18 @@ int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save
     qz__graph_header_encode(hb, &gh);
     int put_header = !incremental || !ck->have_header || memcmp(hb, ck->header, sizeof hb) != 0;
 
-    /* Phase 2: one transaction, or none when nothing changed. */
-    if (incremental && !put_header && !n_ops) goto done;
-    if ((rc = s->begin(s, 0, &t)) < 0) {
-        t = NULL;
-        goto out;
-    }
-    if (!incremental && (rc = s->clear(s, t, QZ_TABLE_GRAPH)) < 0) goto out;
-    for (size_t i = 0; i < n_ops; i++) {
-        unsigned char k[QZ__GRAPH_CHUNK_KEY_SIZE];
-        qz__graph_chunk_key(k, ops[i].c);
-        if (ops[i].len) {
-            rc = s->put(s, t, QZ_TABLE_GRAPH, k, sizeof k, b.p + ops[i].off, ops[i].len);
-            st->chunks_written++;
-            st->bytes_written += ops[i].len;
-        } else {
-            rc = s->del(s, t, QZ_TABLE_GRAPH, k, sizeof k);
-            if (rc == QZ_ENOTFOUND) rc = QZ_OK;
-            st->chunks_deleted++;
-        }
-        if (rc < 0) goto out;
-    }
+    /* One transaction for the whole save, or none when nothing changed. */
     if (put_header) {
+        if ((rc = ensure_txn(s, &t, !incremental)) < 0) goto out;
         if ((rc = s->put(s, t, QZ_TABLE_GRAPH, QZ__GRAPH_KEY_HEADER, 1, hb, sizeof hb)) < 0) goto out;
         st->header_written = 1;
         st->bytes_written += sizeof hb;
     }
-    rc = s->commit(s, t);
-    t = NULL;
-    if (rc < 0) goto out;
-done:
+    if (t) {
+        rc = s->commit(s, t);
+        t = NULL;
+        if (rc < 0) goto out;
+    }
     if (ck) {
         ckpt_set(ck, s, sum, present, n_new, hb);
         sum = NULL;
@@ -312,13 +327,13 @@ done:
     }
 out:
     if (t) s->abort(s, t);
+    atomic_fetch_sub(&h->saving, 1);
     if (rc < 0) {
         qz__graph_ckpt_reset(ck); /* what is stored is unknown now */
         st->chunks_written = st->chunks_deleted = st->header_written = 0;
         st->bytes_written = 0;
     }
     qz__free(b.p);
-    qz__free(ops);
     qz__free(pic);
     qz__free(sum);
     qz__free(present);

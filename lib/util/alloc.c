@@ -6,6 +6,13 @@
 #include <stdlib.h>
 
 static atomic_long fail_countdown = -1;
+static _Atomic size_t fail_above = 0; /* 0: no cap */
+
+static int too_big(size_t n)
+{
+    size_t cap = atomic_load_explicit(&fail_above, memory_order_relaxed);
+    return cap && n > cap;
+}
 
 static int should_fail(void)
 {
@@ -18,14 +25,17 @@ static int should_fail(void)
 
 void qz__alloc_fail_after(long n) { atomic_store(&fail_countdown, n); }
 
-void *qz__malloc(size_t n) { return should_fail() ? NULL : malloc(n ? n : 1); }
+void qz__alloc_fail_above(size_t n) { atomic_store(&fail_above, n); }
+
+void *qz__malloc(size_t n) { return too_big(n) || should_fail() ? NULL : malloc(n ? n : 1); }
 
 void *qz__calloc(size_t count, size_t size)
 {
-    return should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
+    if (size && count > (size_t)-1 / size) return NULL;
+    return too_big(count * size) || should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
 }
 
-void *qz__realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p, n ? n : 1); }
+void *qz__realloc(void *p, size_t n) { return too_big(n) || should_fail() ? NULL : realloc(p, n ? n : 1); }
 
 void qz__free(void *p) { free(p); }
 

@@ -23,4 +23,8 @@ char *qz__strdup2(const char *s, const char *suffix);
  * (n < 0 disables). Not thread-safe with respect to the count. */
 void qz__alloc_fail_after(long n);
 
+/* Test hook: make every allocation of more than `n` bytes fail (0 disables;
+ * a memory ceiling, as a wasm heap has one). */
+void qz__alloc_fail_above(size_t n);
+
 #endif
