@@ -41,43 +41,18 @@ tmp=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-port=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source bench/wrk/common.sh
+port=$(qz_free_port)
 url=http://127.0.0.1:$port
 export QZ_WRK_DIR=$PWD/bench/wrk
 
 # Request bodies: the queries as search bodies, the base vectors as arrays.
-$py - "$data" "$tmp" "$ef" <<'PY'
-import struct, sys, json
-data, tmp, ef = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def fvecs(path):
-    b = open(path, "rb").read()
-    d = struct.unpack_from("<i", b, 0)[0]
-    step = 4 + 4 * d
-    return [list(struct.unpack_from("<%df" % d, b, o + 4)) for o in range(0, len(b), step)]
-def arr(v):
-    return "[" + ",".join("%.9g" % x for x in v) + "]"
-base, query = fvecs(data + "/base.fvecs"), fvecs(data + "/query.fvecs")
-query = query[:1000]
-with open(tmp + "/search.jsonl", "w") as f:
-    for q in query:
-        f.write('{"query": %s, "k": 10, "ef": %d, "include_metadata": false}\n' % (arr(q), ef))
-with open(tmp + "/vectors.jsonl", "w") as f:
-    for v in base[:10000]:
-        f.write(arr(v) + "\n")
-for start in range(0, len(base), 5000):
-    with open(tmp + "/batch-%07d.json" % start, "w") as f:
-        f.write('{"vectors": [%s]}' % ",".join('{"id": %d, "vector": %s}' % (i, arr(base[i]))
-                                               for i in range(start, min(start + 5000, len(base)))))
-with open(tmp + "/shape", "w") as f:
-    f.write("%d %d %d\n" % (len(base), len(base[0]), len(query)))
-print("bodies: %d queries, %d base vectors of %d dimensions" % (len(query), len(base), len(base[0])), file=sys.stderr)
-PY
+$py bench/wrk/bodies.py "$data" "$tmp" "$ef" --queries 1000 --vectors 10000 --batch 5000
 
 start() { # start DATA_DIR DURABILITY
   "$qd" --listen "127.0.0.1:$port" --data "$1" --durability "$2" --threads "$threads" 2>"$tmp/quartzd.log" &
   pid=$!
-  for _ in $(seq 200); do curl -fs "$url/health" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  echo "bench_rest: quartzd did not start:"; cat "$tmp/quartzd.log"; exit 1
+  qz_wait_up "$url" "$tmp/quartzd.log"
 }
 stop() { kill -TERM "$pid"; wait "$pid"; pid=""; }
 read -r nbase dim nquery <"$tmp/shape"
@@ -86,14 +61,7 @@ make_index() {
   curl -fs -X POST "$url/api/indexes" -H 'Content-Type: application/json' \
     -d "{\"name\": \"bench\", \"dimension\": $dim, \"metric\": \"$metric\"}" >/dev/null
 }
-result() { # result NAME WRK-OUTPUT-FILE: parse the RESULT line, check errors
-  local line
-  line=$(grep '^RESULT ' "$2") || { echo "bench_rest: no RESULT from wrk ($1)"; cat "$2"; exit 1; }
-  eval "$(echo "${line#RESULT }" | tr ' ' '\n' | sed 's/^/r_/')"
-  if [ "$r_errors" -ne 0 ] || [ "$r_non2xx" -ne 0 ]; then
-    echo "bench_rest: $1: $r_errors socket errors, $r_non2xx non-2xx answers"; cat "$2"; tail -5 "$tmp/quartzd.log"; exit 1
-  fi
-}
+result() { qz_wrk_result "$1" "$2" "$tmp/quartzd.log"; } # result NAME WRK-OUTPUT-FILE
 
 report=$tmp/report.md
 {

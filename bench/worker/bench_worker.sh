@@ -38,53 +38,26 @@ cleanup() {
   wait 2>/dev/null; rm -rf "$tmp"
 }
 trap cleanup EXIT
-freeport() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wport=$(freeport); qport=$(freeport)
+source bench/wrk/common.sh
+wport=$(qz_free_port); qport=$(qz_free_port)
 wurl=http://127.0.0.1:$wport qurl=http://127.0.0.1:$qport
 key=bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 export QZ_WRK_DIR=$PWD/bench/wrk
 
-$py - "$data" "$tmp" "$ef" <<'PY'
-import struct, sys
-data, tmp, ef = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def fvecs(path):
-    b = open(path, "rb").read()
-    d = struct.unpack_from("<i", b, 0)[0]
-    step = 4 + 4 * d
-    return [list(struct.unpack_from("<%df" % d, b, o + 4)) for o in range(0, len(b), step)]
-def arr(v):
-    return "[" + ",".join("%.9g" % x for x in v) + "]"
-base, query = fvecs(data + "/base.fvecs"), fvecs(data + "/query.fvecs")
-with open(tmp + "/search.jsonl", "w") as f:
-    for q in query:
-        f.write('{"query": %s, "k": 10, "ef": %d, "include_metadata": false}\n' % (arr(q), ef))
-with open(tmp + "/vectors.jsonl", "w") as f:
-    for v in base:
-        f.write(arr(v) + "\n")
-with open(tmp + "/batch.json", "w") as f:
-    f.write('{"vectors": [%s]}' % ",".join('{"id": %d, "vector": %s}' % (i, arr(v)) for i, v in enumerate(base)))
-PY
+$py bench/wrk/bodies.py "$data" "$tmp" "$ef"
 
-wait_up() { for _ in $(seq 400); do curl -fs "$1/health" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "bench_worker: $1 did not start" >&2; exit 1; }
 QUARTZ_API_KEY=$key QUARTZ_MAX_BODY=$((64 << 20)) bash scripts/worker-dev.sh "$wport" "$tmp/worker-data" 2>"$tmp/workerd.log" &
 wpid=$!
 "$qd" --listen "127.0.0.1:$qport" --data "$tmp/quartzd-data" --durability sync --threads 2 2>"$tmp/quartzd.log" &
 qpid=$!
-wait_up "$wurl"; wait_up "$qurl"
+qz_wait_up "$wurl" "$tmp/workerd.log"; qz_wait_up "$qurl" "$tmp/quartzd.log"
 mk() { # mk URL NAME SHARDS
   curl -fs -X POST "$1/api/indexes" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
     -d "{\"name\": \"$2\", \"dimension\": 384, \"metric\": \"cosine\", \"shards\": $3}" >/dev/null
 }
 load() { curl -fs -X POST "$1/api/indexes/$2/vector/batch-insert" -H "Authorization: Bearer $key" \
-  -H 'Content-Type: application/json' --data-binary @"$tmp/batch.json" >/dev/null; }
-result() {
-  local line
-  line=$(grep '^RESULT ' "$2") || { echo "bench_worker: no RESULT from wrk ($1)"; cat "$2"; exit 1; }
-  eval "$(echo "${line#RESULT }" | tr ' ' '\n' | sed 's/^/r_/')"
-  if [ "$r_errors" -ne 0 ] || [ "$r_non2xx" -ne 0 ]; then
-    echo "bench_worker: $1: $r_errors socket errors, $r_non2xx non-2xx"; cat "$2"; tail -5 "$tmp/workerd.log"; exit 1
-  fi
-}
+  -H 'Content-Type: application/json' --data-binary @"$tmp/batch-0000000.json" >/dev/null; }
+result() { qz_wrk_result "$1" "$2" "$tmp/workerd.log"; }
 run() { # run NAME URL PATH BODIES SCRIPT CONNS
   local t=1; [ "$6" -ge 8 ] && t=2
   QZ_WRK_KEY=$key QZ_WRK_BODIES=$4 QZ_WRK_PATH=$3 wrk -t$t -c$6 -d${secs}s -s "bench/wrk/$5" "$2" >"$tmp/wrk.out" 2>&1
