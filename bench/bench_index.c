@@ -103,6 +103,21 @@ static int take_own_args(int *argc, char **argv, uint32_t *dtype, uint32_t *over
     return 0;
 }
 
+/* libquartz's internal work counters (lib/index/hnsw.h): this program links
+ * the static library, which has them; the shared library does not export
+ * them. */
+void qz__hnsw_search_counters(int enable, uint64_t out[4]);
+
+static void qz_counters_cb(void *engine, double out[3])
+{
+    (void)engine;
+    uint64_t c[4];
+    qz__hnsw_search_counters(-1, c);
+    out[0] = (double)c[1];
+    out[1] = (double)c[2];
+    out[2] = (double)c[3];
+}
+
 int main(int argc, char **argv)
 {
     uint32_t dtype = 0, oversample = 0;
@@ -191,6 +206,8 @@ int main(int argc, char **argv)
     e.ctx = &qe;
     e.search = qz_search_cb;
     e.set_ef = NULL; /* ef travels with each qz_db_search() call */
+    e.counters = qz_counters_cb;
+    qz__hnsw_search_counters(1, NULL);
     rc = bench_run_searches(&o, &ds, &e, &b, stdout);
 
     qz_db_close(db);

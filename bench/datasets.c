@@ -755,6 +755,24 @@ int bench_run_searches(const bench_options *o, const bench_dataset *ds, const be
             }
         }
 
+        /* Work per query: one untimed pass over every query, one thread,
+         * on stderr (the CSV stays as it is). */
+        if (e->counters) {
+            double c0[3], c1[3];
+            e->counters(e->ctx, c0);
+            for (i = 0; i < nq; i++) {
+                if (e->search(e->ctx, ds->query.data + i * ds->query.dim, k, ef, s.ids + i * k, &s.found[i]) != 0) {
+                    fprintf(stderr, "%s: search failed (ef %zu)\n", e->name, ef);
+                    goto done;
+                }
+            }
+            e->counters(e->ctx, c1);
+            fprintf(stderr, "work: engine=%s ef=%zu queries=%zu hops_per_query=%.1f listed_per_query=%.1f", e->name, ef,
+                    nq, (c1[0] - c0[0]) / (double)nq, (c1[1] - c0[1]) / (double)nq);
+            if (c1[2] >= 0) fprintf(stderr, " computed_per_query=%.1f", (c1[2] - c0[2]) / (double)nq);
+            fprintf(stderr, "\n");
+        }
+
         /* Round 0: one searcher; round 1: o->threads searchers. */
         for (round = 0; round < 2; round++) {
             threads = round == 0 ? 1 : o->threads;

@@ -140,12 +140,17 @@ typedef int (*bench_search_fn)(void *engine, const float *query, size_t k, size_
                                size_t *found);
 /** Optional: called once before the queries of each ef, from one thread. */
 typedef int (*bench_set_ef_fn)(void *engine, size_t ef);
+/** Optional: the engine's cumulative search work, {hops (nodes whose
+ *  neighbour list was read), neighbours listed, distances computed}; an
+ *  entry the engine does not count is -1. */
+typedef void (*bench_counters_fn)(void *engine, double out[3]);
 
 typedef struct bench_engine {
     const char *name;          /* "quartz", "hnswlib" */
     void *ctx;
     bench_search_fn search;
     bench_set_ef_fn set_ef;    /* may be NULL */
+    bench_counters_fn counters; /* may be NULL */
 } bench_engine;
 
 typedef struct bench_build {

@@ -147,6 +147,17 @@ bool build(Peer &p, const bench_options &o, const bench_dataset &ds)
 
 } // namespace
 
+/* hnswlib's own metrics (HierarchicalNSW::metric_hops and
+ * metric_distance_computations, the latter the sum of the neighbour lists
+ * read, visited or not); it does not count the distances it computes. */
+static void peer_counters(void *engine, double out[3])
+{
+    Peer *p = static_cast<Peer *>(engine);
+    out[0] = (double)p->index->metric_hops.load();
+    out[1] = (double)p->index->metric_distance_computations.load();
+    out[2] = -1;
+}
+
 int main(int argc, char **argv)
 {
     bench_options o;
@@ -192,6 +203,7 @@ int main(int argc, char **argv)
     e.ctx = &p;
     e.search = peer_search;
     e.set_ef = peer_set_ef;
+    e.counters = peer_counters;
     r = bench_run_searches(&o, &ds, &e, &b, stdout);
     p.index.reset();
     p.space.reset();

@@ -292,6 +292,16 @@ typedef struct qz__hit {
  * of max(ef, k * oversample) and re-rank the nearest k * oversample (binary:
  * the whole beam) exactly against the originals (oversample 0: the index's
  * default); the distances returned are then exact. */
+/* Work counters of qz__hnsw_search, summed over every index of the process,
+ * for bench/ (peer comparisons with hnswlib's metric_hops and
+ * metric_distance_computations): out = {searches, hops (nodes whose list was
+ * read), neighbours listed in them, distances computed (listed minus the
+ * already visited, plus the entry point; re-ranking not included)}.
+ * enable 1 / 0 starts / stops counting (off by default: one relaxed load
+ * per search), -1 leaves it; out may be NULL. Internal: in libquartz.a, not
+ * exported by the shared library. */
+void qz__hnsw_search_counters(int enable, uint64_t out[4]);
+
 int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, uint32_t oversample, qz__accept_fn filter,
                     void *fuser, qz__hit *hits, size_t *found);
 

@@ -133,8 +133,23 @@ static size_t drain(qz__search_ctx *c)
     return n;
 }
 
-uint32_t qz__hnsw_descend(const qz__hnsw *h, const qz__space *sp, const void *q, uint32_t ep, int from_level,
-                          int stop_level)
+/* Work counters of query searches (qz__hnsw_search_counters). */
+static atomic_int counting;
+static _Atomic uint64_t n_searches, n_hops, n_listed, n_computed;
+
+void qz__hnsw_search_counters(int enable, uint64_t out[4])
+{
+    if (out) {
+        out[0] = atomic_load(&n_searches);
+        out[1] = atomic_load(&n_hops);
+        out[2] = atomic_load(&n_listed);
+        out[3] = atomic_load(&n_computed);
+    }
+    if (enable >= 0) atomic_store(&counting, enable);
+}
+
+static uint32_t descend_counted(const qz__hnsw *h, const qz__space *sp, const void *q, uint32_t ep, int from_level,
+                               int stop_level, uint64_t *work)
 {
     float best = qz__sdist(sp, q, qz__space_vec(h, sp, ep));
     for (int l = from_level; l > stop_level; l--) {
@@ -143,6 +158,10 @@ uint32_t qz__hnsw_descend(const qz__hnsw *h, const qz__space *sp, const void *q,
             changed = 0;
             _Atomic uint32_t *ll = qz__links(h, ep, l);
             uint32_t n = atomic_load_explicit(&ll[0], memory_order_acquire);
+            if (work) {
+                work[0]++;
+                work[1] += n;
+            }
             for (uint32_t i = 1; i <= n; i++) {
                 uint32_t nb = atomic_load_explicit(&ll[i], memory_order_acquire);
                 float d = qz__sdist(sp, q, qz__space_vec(h, sp, nb));
@@ -155,6 +174,12 @@ uint32_t qz__hnsw_descend(const qz__hnsw *h, const qz__space *sp, const void *q,
         }
     }
     return ep;
+}
+
+uint32_t qz__hnsw_descend(const qz__hnsw *h, const qz__space *sp, const void *q, uint32_t ep, int from_level,
+                          int stop_level)
+{
+    return descend_counted(h, sp, q, ep, from_level, stop_level, NULL);
 }
 
 size_t qz__hnsw_search_layer(const qz__hnsw *h, const qz__space *sp, qz__search_ctx *c, const void *q, uint32_t ep,
@@ -172,6 +197,8 @@ size_t qz__hnsw_search_layer(const qz__hnsw *h, const qz__space *sp, qz__search_
         qz__hit cur = cand_pop(c);
         _Atomic uint32_t *ll = qz__links(h, cur.slot, level);
         uint32_t n = atomic_load_explicit(&ll[0], memory_order_acquire);
+        c->hops++;
+        c->listed += n;
         /* Two passes: first pick the unvisited neighbours and prefetch the
          * first four cache lines of each vector (the hardware prefetcher
          * streams the rest), so the misses overlap instead of arriving one
@@ -187,6 +214,7 @@ size_t qz__hnsw_search_layer(const qz__hnsw *h, const qz__space *sp, qz__search_
             const char *v = qz__space_vec(h, sp, nb);
             for (size_t off = 0; off < sp->bytes && off < 256; off += 64) QZ_PREFETCH(v + off);
         }
+        c->computed += m;
         if (m) QZ_PREFETCH(&h->state[todo[0]]);
         for (uint32_t i = 0; i < m; i++) {
             uint32_t nb = todo[i];
@@ -301,7 +329,9 @@ int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, uint3
         return qz__err(QZ_ENOMEM, "out of memory for a search with ef %zu", beam);
     }
     c->epoch = epoch;
-    uint32_t ep = qz__hnsw_descend(h, &h->cs, qc, (uint32_t)e, (int)(e >> 32), 0);
+    c->hops = c->listed = c->computed = 0;
+    uint64_t up[2] = {0, 0}; /* upper layers: hops, neighbours listed (= computed: no visited set) */
+    uint32_t ep = descend_counted(h, &h->cs, qc, (uint32_t)e, (int)(e >> 32), 0, up);
     qz__hit *res;
     size_t n = qz__hnsw_search_layer(h, &h->cs, c, qc, ep, 0, beam, 1, filter, fuser, &res);
     /* Short, or the k-th result is at the saturated distance FLT_MAX
@@ -316,6 +346,12 @@ int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, uint3
     if (n > k) n = k;
     for (size_t i = 0; i < n; i++) hits[i] = res[i];
     *found = n;
+    if (atomic_load_explicit(&counting, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&n_searches, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&n_hops, c->hops + up[0], memory_order_relaxed);
+        atomic_fetch_add_explicit(&n_listed, c->listed + up[1], memory_order_relaxed);
+        atomic_fetch_add_explicit(&n_computed, c->computed + up[1] + 1, memory_order_relaxed);
+    }
     qz__ctx_put(h, c);
     qz__free(heapcode);
     return QZ_OK;

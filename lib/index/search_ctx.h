@@ -31,6 +31,7 @@ struct qz__search_ctx {
     qz__hit *scratch; /* for repair and neighbour selection */
     size_t scratch_cap;
     uint64_t epoch;   /* del_clock when the search began (mode 1) */
+    uint64_t hops, listed, computed; /* work of the search, when counting (hnsw_search.c) */
 };
 
 size_t qz__ctx_pool_memory(qz__hnsw *h);
