@@ -254,18 +254,23 @@ int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save
      * the lock released, put it when it differs from what is stored. A
      * repair may run between two chunks and rewrite lists; every list saved
      * keeps only links to slots of the picture, and those slots are neither
-     * freed nor reused meanwhile, so the chunks together still load. */
+     * freed nor reused meanwhile, so the chunks together still load.
+     * Chunks at or past the high-water mark have no nodes (only a stale
+     * state can describe them: the mark never goes down); like a chunk that
+     * became empty, their stored record is deleted. */
     uint32_t chunks = 0;
-    for (uint32_t c = 0; c < nch && rc == QZ_OK; c++) {
-        uint32_t count;
+    for (size_t c = 0; c < n_new && rc == QZ_OK; c++) {
+        uint32_t count = 0;
         b.n = 0;
-        pthread_rwlock_rdlock(&h->resize);
-        rc = encode_chunk(h, pic, hw, c, &b, &count, &st->deleted_nodes);
-        pthread_rwlock_unlock(&h->resize);
-        if (rc < 0) break;
+        if (c < nch) {
+            pthread_rwlock_rdlock(&h->resize);
+            rc = encode_chunk(h, pic, hw, (uint32_t)c, &b, &count, &st->deleted_nodes);
+            pthread_rwlock_unlock(&h->resize);
+            if (rc < 0) break;
+        }
         int was = incremental && c < old_n && ck->present[c];
         unsigned char k[QZ__GRAPH_CHUNK_KEY_SIZE];
-        qz__graph_chunk_key(k, c);
+        qz__graph_chunk_key(k, (uint32_t)c);
         if (!count) {
             if (!was) continue;
             if ((rc = ensure_txn(s, &t, !incremental)) < 0) break;
@@ -287,18 +292,6 @@ int qz__hnsw_save(qz__hnsw *h, qz_storage *s, qz__graph_ckpt *ck, qz__graph_save
         rc = s->put(s, t, QZ_TABLE_GRAPH, k, sizeof k, b.p, b.n);
         st->chunks_written++;
         st->bytes_written += b.n;
-    }
-    if (rc < 0) goto out;
-    /* Records beyond the high-water mark (only a stale state can describe
-     * them: the mark never goes down). */
-    for (size_t c = nch; c < old_n && rc == QZ_OK; c++) {
-        if (!ck->present[c]) continue;
-        unsigned char k[QZ__GRAPH_CHUNK_KEY_SIZE];
-        qz__graph_chunk_key(k, (uint32_t)c);
-        if ((rc = ensure_txn(s, &t, !incremental)) < 0) break;
-        rc = s->del(s, t, QZ_TABLE_GRAPH, k, sizeof k);
-        if (rc == QZ_ENOTFOUND) rc = QZ_OK;
-        st->chunks_deleted++;
     }
     if (rc < 0) goto out;
 
