@@ -165,12 +165,14 @@ typedef enum qz_metric {
  *
  * Every database keeps each vector's f32 original (normalised under
  * ::QZ_METRIC_COSINE) in memory and, for directories, in storage:
- * qz_db_get() returns it. With ::QZ_DTYPE_F16, ::QZ_DTYPE_INT8 or
+ * qz_db_get() returns it (with ::QZ_OPEN_ORIGINALS_IN_STORAGE f16 and int8
+ * databases keep it in storage only). With ::QZ_DTYPE_F16, ::QZ_DTYPE_INT8 or
  * ::QZ_DTYPE_BINARY the index also holds a compact code per vector beside
  * its links; a search walks the graph on the codes, then re-ranks the
  * nearest k * qz_search_params::oversample candidates exactly against the
  * originals, so the distances it returns are exact. The graph itself is
- * built with exact distances. The dtype is fixed when a database is
+ * built with exact distances (on the codes when the originals stay in
+ * storage). The dtype is fixed when a database is
  * created and recorded in it: opening it with another non-zero dtype fails
  * with ::QZ_EINVAL (the message names both). ::QZ_METRIC_HAMMING always
  * stores bits and takes only ::QZ_DTYPE_DEFAULT.
@@ -210,6 +212,20 @@ typedef enum qz_dtype {
 /** Open an existing database only: a directory (or backend) that holds no
  *  database gives ::QZ_ENOTFOUND and nothing is created. @since 1.1 */
 #define QZ_OPEN_EXISTING 0x2u
+/** Keep the f32 originals of a ::QZ_DTYPE_F16 or ::QZ_DTYPE_INT8 database
+ *  in storage only, not in memory: the index then holds the codes beside
+ *  the links (int8: dimensions + 16 bytes a vector instead of + 4 *
+ *  dimensions more), so a database larger than RAM still searches on
+ *  codes in memory. The graph is built and repaired on the codes; a search
+ *  reads the originals of the k * oversample candidates it re-ranks from
+ *  storage (pages the operating system caches and may evict), and
+ *  qz_db_get() reads the one it returns. A write's original stays in memory
+ *  from the write until the storage holds it (the next group commit).
+ *  A per-open choice, not recorded: the same directory opens either way.
+ *  A search that meets a record damaged in storage fails with
+ *  ::QZ_ECORRUPT naming the id. Refused (::QZ_EINVAL) for in-memory
+ *  databases, f32, binary and Hamming databases. @since 1.1 */
+#define QZ_OPEN_ORIGINALS_IN_STORAGE 0x4u
 /** @} */
 
 /** Durability of writes to a database directory (qz_open_options::durability).

@@ -167,7 +167,7 @@ fi
 if wanted tsan; then
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     run build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Dbench=false \
-    -- --suite api --timeout-multiplier 6 test_threads test_crud test_delete test_filter test_kv test_batch
+    -- --suite api --timeout-multiplier 6 test_threads test_crud test_delete test_filter test_kv test_batch test_orig_storage
 fi
 if wanted nolmdb; then
   run build-nolmdb -Dbuildtype=debugoptimized -Dlmdb=disabled -Dbench=false -- --suite unit --suite api --no-suite slow

@@ -50,12 +50,13 @@ int qz__options_to_config(const qz_open_options *user, qz__config *c)
     qz_open_options o;
     QZ_CHECK(read_sized(user, user->struct_size, &o, sizeof o, offsetof(qz_open_options, dimensions),
                         "qz_open_options"));
-    const uint32_t known = QZ_OPEN_READONLY | QZ_OPEN_EXISTING;
+    const uint32_t known = QZ_OPEN_READONLY | QZ_OPEN_EXISTING | QZ_OPEN_ORIGINALS_IN_STORAGE;
     if (o.flags & ~known) return qz__err(QZ_EINVAL, "qz_open_options.flags has unknown bits 0x%x", o.flags & ~known);
     if (o.reserved0) return qz__err(QZ_EINVAL, "qz_open_options.reserved0 must be 0");
     if (o.metric > QZ_METRIC_HAMMING) return qz__err(QZ_EINVAL, "unknown metric %u", o.metric);
     if (o.durability > QZ_DURABILITY_NONE) return qz__err(QZ_EINVAL, "unknown durability mode %u", o.durability);
-    c->flags = ((o.flags & QZ_OPEN_READONLY) ? QZ__CFG_READONLY : 0) | ((o.flags & QZ_OPEN_EXISTING) ? QZ__CFG_EXISTING : 0);
+    c->flags = ((o.flags & QZ_OPEN_READONLY) ? QZ__CFG_READONLY : 0) | ((o.flags & QZ_OPEN_EXISTING) ? QZ__CFG_EXISTING : 0) |
+               ((o.flags & QZ_OPEN_ORIGINALS_IN_STORAGE) ? QZ__CFG_ORIG_STORAGE : 0);
     c->dim = o.dimensions;
     c->metric = o.metric;
     c->dtype = o.dtype;

@@ -41,6 +41,7 @@ struct qz__graph_ckpt;
 
 #define QZ__CFG_READONLY 0x1u /* open for reading only */
 #define QZ__CFG_EXISTING 0x2u /* fail with QZ_ENOTFOUND instead of creating */
+#define QZ__CFG_ORIG_STORAGE 0x4u /* f16/int8: the originals stay in storage, not in memory */
 
 typedef struct qz__config {
     uint32_t flags;           /* QZ__CFG_* */
@@ -140,6 +141,9 @@ void qz__engine_maybe_repair(qz_db *db);
 /* ---- reads (engine/read.c) ---------------------------------------------- */
 
 int qz__engine_get(qz_db *db, uint64_t id, float *vector, void *meta, size_t meta_cap, size_t *meta_len);
+/* The index's fetch (qz__orig_fetch_fn) for QZ__CFG_ORIG_STORAGE: the journal's point reads. */
+int qz__engine_fetch_originals(void *user, size_t n, const uint64_t *labels, const uint64_t *seqs, void *const *dst,
+                               unsigned char *ok);
 int qz__engine_contains(qz_db *db, uint64_t id);
 /* query is the user's float vector (already checked). */
 /* oversample 0: the dtype's default (quantized databases re-rank k * oversample). */

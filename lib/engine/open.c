@@ -18,6 +18,8 @@
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/sync.h"
+#include "vector/codec.h"
+#include "vector/metric.h"
 #include "wal/journal.h"
 
 static int db_new(const qz__config *c, qz_db **out)
@@ -35,7 +37,8 @@ static int db_new(const qz__config *c, qz_db **out)
     atomic_init(&db->reinserted, 0);
     qz__rwlock_init_writer_pref(&db->writers);
     pthread_mutex_init(&db->ckpt_mu, NULL);
-    qz__hnsw_config hc = {c->dim, c->metric, c->M, c->ef_construction, c->capacity, c->seed, c->dtype};
+    qz__hnsw_config hc = {c->dim, c->metric, c->M, c->ef_construction, c->capacity, c->seed, c->dtype,
+                          (c->flags & QZ__CFG_ORIG_STORAGE) != 0};
     int rc = qz__hnsw_create(&hc, db->kernels, &db->index);
     if (rc < 0) {
         qz__idmap_destroy(&db->ids);
@@ -110,6 +113,13 @@ int qz__engine_open_locked(qz_storage *st, int own, const char *log_path, void (
         rc = qz__err(QZ_ENOTFOUND, "%s holds no database", log_path ? "the directory" : "the storage backend");
     if (rc == QZ_OK && found) rc = qz__optrec_merge(&c, &stored);
     if (rc == QZ_OK) rc = qz__config_resolve(&c, found);
+    if (rc == QZ_OK && (c.flags & QZ__CFG_ORIG_STORAGE) && c.dtype != QZ__DTYPE_F16 && c.dtype != QZ__DTYPE_INT8)
+        rc = qz__err(QZ_EINVAL,
+                     "QZ_OPEN_ORIGINALS_IN_STORAGE needs a database of dtype f16 or int8 (this one stores %s): "
+                     "%s",
+                     c.dtype == QZ__DTYPE_BINARY ? "binary codes" : c.metric == QZ__METRIC_HAMMING ? "bits" : "f32",
+                     c.dtype == QZ__DTYPE_BINARY ? "its graph is built on the originals, bit codes are too coarse"
+                                                 : "its vectors are the originals, there is nothing to leave out");
     if (rc == QZ_OK && !found) rc = qz__optrec_write(st, &c);
     qz_db *db = NULL;
     if (rc == QZ_OK) rc = db_new(&c, &db);
@@ -125,7 +135,14 @@ int qz__engine_open_locked(qz_storage *st, int own, const char *log_path, void (
     db->readonly = readonly;
     db->persist_vectors = persist_vectors;
     rc = persist_vectors ? qz__engine_ckpt_init(db) : QZ_OK;
+    if (db->index->orig_external) {
+        /* what open loads is in the backend (the log was replayed into
+         * it): nothing to pin until the first new write */
+        atomic_store(&db->index->pin_above, UINT64_MAX);
+        qz__hnsw_set_fetch(db->index, qz__engine_fetch_originals, db);
+    }
     if (rc == QZ_OK && persist_vectors) rc = qz__engine_load(db);
+    if (db->index->orig_external) atomic_store(&db->index->pin_above, qz__journal_applied_seq(j));
     if (rc < 0) {
         release(j, st, own, rel, arg);
         db_free(db);
@@ -149,6 +166,9 @@ int qz__engine_open_memory(const qz__config *cfg, qz_db **out)
     if (c.flags & QZ__CFG_READONLY) return qz__err(QZ_EINVAL, "QZ_OPEN_READONLY needs a directory");
     if (c.flags & QZ__CFG_EXISTING)
         return qz__err(QZ_ENOTFOUND, "an in-memory database never exists before it is opened");
+    if (c.flags & QZ__CFG_ORIG_STORAGE)
+        return qz__err(QZ_EINVAL, "QZ_OPEN_ORIGINALS_IN_STORAGE needs a directory or a storage backend: an "
+                                  "in-memory database has no storage to keep the originals in");
     QZ_CHECK(qz__config_resolve(&c, 0));
     qz_storage *st = NULL;
     QZ_CHECK(qz__storage_mem_open(&st));

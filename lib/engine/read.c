@@ -5,6 +5,7 @@
  * that a slot they found cannot be freed and reused under them. They never
  * take `writers` or an id shard's `write` lock: reads never wait for writes.
  */
+#include <sched.h>
 #include <string.h>
 
 #include "engine/engine.h"
@@ -14,6 +15,42 @@
 #include "wal/journal.h"
 
 void qz__engine_encode(const qz_db *db, const float *v, void *out) { qz__hnsw_encode(db->index, v, out); }
+
+int qz__engine_fetch_originals(void *user, size_t n, const uint64_t *labels, const uint64_t *seqs, void *const *dst,
+                               unsigned char *ok)
+{
+    qz_db *db = user;
+    return qz__journal_read_vectors(db->journal, n, labels, seqs, db->index->vec_bytes, dst, ok);
+}
+
+/* The original of a LIVE slot whose index keeps no originals (caller holds
+ * `resize` shared): pinned, or the storage's record of the slot's write. */
+static int original_of(qz_db *db, uint32_t slot, uint64_t id, float *vector)
+{
+    qz__hnsw *h = db->index;
+    unsigned char stack[4096];
+    void *buf = h->vec_bytes <= sizeof stack ? (void *)stack : qz__malloc(h->vec_bytes);
+    if (!buf) return qz__err(QZ_ENOMEM, "out of memory reading the vector of id %llu", (unsigned long long)id);
+    unsigned char ok = 0;
+    int rc = qz__hnsw_originals(h, 1, &slot, &buf, &ok);
+    /* ok 2: an upsert of the id is in flight (its record was applied before
+     * the id map moved to the new slot): its vector is as good an answer */
+    if (rc == QZ_OK && !ok) {
+        /* No record: a delete of the id applied to storage before memory
+         * (the window between the two is short), or a record lost from
+         * storage while the index holds it: damage. */
+        uint32_t now = slot;
+        for (int i = 0; i < 100 && qz__idmap_get(&db->ids, id, &now) && now == slot; i++) sched_yield();
+        if (qz__idmap_get(&db->ids, id, &now) && now == slot)
+            rc = qz__err(QZ_ECORRUPT, "the storage holds no vector under id %llu, which the index holds",
+                         (unsigned long long)id);
+        else
+            rc = qz__err(QZ_ENOTFOUND, "id %llu was deleted while it was read", (unsigned long long)id);
+    }
+    if (rc == QZ_OK) qz__hnsw_decode(h, buf, vector);
+    if (buf != stack) qz__free(buf);
+    return rc;
+}
 
 int qz__engine_get(qz_db *db, uint64_t id, float *vector, void *meta, size_t meta_cap, size_t *meta_len)
 {
@@ -34,7 +71,11 @@ int qz__engine_get(qz_db *db, uint64_t id, float *vector, void *meta, size_t met
                      len, meta_cap);
     } else {
         if (meta && len) memcpy(meta, p + sizeof len, len);
-        if (vector) qz__hnsw_decode(h, qz__node_rec(h, slot), vector); /* the original, whatever the dtype */
+        if (vector && h->orig_external) {
+            rc = original_of(db, slot, id, vector);
+        } else if (vector) {
+            qz__hnsw_decode(h, qz__node_rec(h, slot), vector); /* the original, whatever the dtype */
+        }
     }
     pthread_rwlock_unlock(&h->resize);
     return rc;

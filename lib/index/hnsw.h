@@ -138,7 +138,24 @@ typedef struct qz__hnsw_config {
     uint64_t capacity;   /* initial slots */
     uint64_t seed;
     uint32_t dtype;      /* enum qz__dtype; 0 = f32 (bits under Hamming) */
+    int orig_external;   /* f16/int8: the originals are not kept in memory (hnsw_orig.c) */
 } qz__hnsw_config;
+
+/* Reads originals an index with orig_external does not hold: for i < n, the
+ * record form of the vector stored under labels[i] into dst[i] (vec_bytes),
+ * ok[i] = 1 when it is the write of sequence seqs[i], 2 when the id was
+ * written again since (dst holds the later vector), 0 when the storage
+ * holds no vector under the id (deleted since; nothing copied). Returns
+ * QZ_OK, or a failure of the storage (QZ_ECORRUPT for a damaged record,
+ * QZ_EIO ...) with its message. Called from searching and reading threads,
+ * concurrently, with `resize` held shared; it must not call into the index. */
+typedef int (*qz__orig_fetch_fn)(void *user, size_t n, const uint64_t *labels, const uint64_t *seqs, void *const *dst,
+                                 unsigned char *ok);
+
+typedef struct qz__pin_ent {
+    uint32_t slot;
+    uint64_t seq;
+} qz__pin_ent;
 
 /* One search context: visited tags and heap space, pooled per index. */
 typedef struct qz__search_ctx qz__search_ctx;
@@ -150,7 +167,9 @@ typedef struct qz__hnsw {
     uint32_t dtype;      /* enum qz__dtype of the codes (QZ__DTYPE_F32 also under Hamming) */
     uint32_t code_bytes; /* bytes of one code in the layer-0 record */
     qz__space cs, xs;    /* codes, exact record form (see qz__space) */
-    int quantized;       /* codes differ from records: originals in `orig`, results re-ranked */
+    const qz__space *bs; /* construction and repair measure in it: &xs, or &cs (orig_external) */
+    int quantized;       /* codes differ from records: originals in `orig` (or outside), results re-ranked */
+    int orig_external;   /* quantized, originals outside the index: `pin` until stored, else `fetch` */
     atomic_uint oversample; /* default re-rank factor: k * oversample candidates */
     const char *kernel_name;
     double level_mult;
@@ -163,7 +182,9 @@ typedef struct qz__hnsw {
     /* per-slot arrays, `capacity` long; reallocated only under `resize` exclusive */
     size_t capacity;
     uint8_t *level0;
-    uint8_t *orig;       /* quantized only: vec_bytes per slot, the originals */
+    uint8_t *orig;       /* quantized, not orig_external: vec_bytes per slot, the originals */
+    _Atomic(void *) *pin; /* orig_external: per slot, a copy of its original not yet in storage, or NULL
+                             (read and cleared under the slot's spinlock, hnsw_orig.c) */
     uint32_t **upper;    /* NULL for level-0 nodes */
     uint8_t *levels;
     atomic_uchar *state;
@@ -192,6 +213,16 @@ typedef struct qz__hnsw {
     atomic_uint saving;
     atomic_uint_fast64_t level_counter;
     atomic_uint ef_search;
+
+    /* orig_external (hnsw_orig.c): where the originals come from, and the
+     * pinned ones waiting for the storage to hold them */
+    qz__orig_fetch_fn fetch;
+    void *fetch_user;
+    pthread_mutex_t pin_mu;   /* guards pinq; never held while taking `resize` */
+    qz__pin_ent *pinq;        /* pinned slots, about in seq order */
+    size_t n_pinq, cap_pinq, pin_reserved; /* reserved: room promised to prepared pins */
+    _Atomic uint64_t pin_above; /* writes with a seq <= this are in storage already: not pinned */
+    atomic_size_t pin_bytes;
 
     /* search context pool */
     pthread_mutex_t pool_lock;
@@ -240,6 +271,32 @@ static inline const void *qz__space_vec(const qz__hnsw *h, const qz__space *sp, 
 }
 /* The record form (original) of `slot`. */
 static inline const void *qz__node_rec(const qz__hnsw *h, uint32_t slot) { return qz__space_vec(h, &h->xs, slot); }
+/* -------- hnsw_orig.c: the originals of a quantized index -------- */
+/* Where an index with orig_external reads the originals it does not hold. */
+void qz__hnsw_set_fetch(qz__hnsw *h, qz__orig_fetch_fn fn, void *user);
+/* The originals (record form) of slots[0..n) into dst[i], ok[i] as the
+ * fetch's: 1 the slot's own, 2 a later write of its id (the slot is stale:
+ * an upsert replaced it while the caller ran), 0 none (deleted since). For an index that keeps them in memory, a copy. Caller
+ * holds `resize` shared. QZ_OK or the fetch's failure. */
+int qz__hnsw_originals(const qz__hnsw *h, size_t n, const uint32_t *slots, void *const *dst, unsigned char *ok);
+/* orig_external: before inserting a write of sequence seq, make the pin
+ * for it (a copy of vec, and room in the queue) unless the storage holds
+ * that write already. *pin is NULL when none is needed. QZ_ENOMEM. */
+int qz__hnsw_pin_prepare(qz__hnsw *h, const void *vec, uint64_t seq, void **pin);
+/* Give back a prepared pin that was never attached (a failed insertion). */
+void qz__hnsw_pin_cancel(qz__hnsw *h, void *pin);
+/* Attach a prepared pin to `slot` (caller holds `resize` shared, the slot
+ * is not yet traversable). */
+void qz__hnsw_pin_attach(qz__hnsw *h, uint32_t slot, uint64_t seq, void *pin);
+/* Every write up to sequence `applied` is in storage now: drop the pins
+ * they needed. Takes pin_mu, then `resize` shared (never both); cheap when
+ * nothing is pinned. */
+void qz__hnsw_unpin(qz__hnsw *h, uint64_t applied);
+/* Drop the pin of a slot being freed (caller holds `resize` exclusive). */
+void qz__hnsw_pin_drop(qz__hnsw *h, uint32_t slot);
+
+/* The vector of `slot` in the construction space bs. */
+static inline const void *qz__node_bvec(const qz__hnsw *h, uint32_t slot) { return qz__space_vec(h, h->bs, slot); }
 /* Link list of `slot` at `level`: element 0 is the count, then the links. */
 static inline _Atomic uint32_t *qz__links(const qz__hnsw *h, uint32_t slot, int level)
 {
@@ -264,6 +321,8 @@ static inline float qz__sdist(const qz__space *sp, const void *a, const void *b)
 static inline float qz__dist(const qz__hnsw *h, const void *a, const void *b) { return qz__sdist(&h->cs, a, b); }
 /* Distance between record-form vectors (construction, re-ranking). */
 static inline float qz__xdist(const qz__hnsw *h, const void *a, const void *b) { return qz__sdist(&h->xs, a, b); }
+/* Distance in the construction space (insertion, heuristic, repair). */
+static inline float qz__bdist(const qz__hnsw *h, const void *a, const void *b) { return qz__sdist(h->bs, a, b); }
 
 /* -------- hnsw_insert.c -------- */
 /* Insert the record-form vector `vec` (its code is made here) into the allocated `slot`. The payload

@@ -33,7 +33,9 @@ static int check_slot(const qz__hnsw *h, uint32_t hw, uint32_t s, size_t *live, 
                 return qz__err(QZ_ECORRUPT, "slot %u links on layer %d to slot %u of level %d", s, l, t, h->levels[t]);
         }
     }
-    if (h->xs.kind != QZ__DIST_HAMMING) {
+    /* the originals, where the index holds them (orig_external: the
+     * storage's records, verified by qz_db_check's record pass) */
+    if (h->xs.kind != QZ__DIST_HAMMING && !h->orig_external) {
         const float *v = qz__node_rec(h, s);
         for (uint32_t i = 0; i < h->dim; i++)
             if (!isfinite(v[i])) return qz__err(QZ_ECORRUPT, "slot %u holds a non-finite component %u", s, i);

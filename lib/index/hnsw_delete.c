@@ -151,8 +151,8 @@ static void choose_entry(qz__hnsw *h)
 static void select_and_write(qz__hnsw *h, qz__search_ctx *c, uint32_t p, int l, size_t n, size_t own)
 {
     size_t max = qz__max_links(h, l);
-    const void *base = qz__node_rec(h, p);
-    for (size_t i = 0; i < n; i++) c->scratch[i].dist = qz__xdist(h, base, qz__node_rec(h, c->scratch[i].slot));
+    const void *base = qz__node_bvec(h, p);
+    for (size_t i = 0; i < n; i++) c->scratch[i].dist = qz__bdist(h, base, qz__node_bvec(h, c->scratch[i].slot));
     /* p's own surviving links all stay candidates: they are the long,
      * diverse links the heuristic chose before, which keep clusters
      * connected. Only the others are cut to the nearest ones. */
@@ -218,15 +218,15 @@ static int repair_weak(repair_job *j, uint32_t p, int l)
 {
     qz__hnsw *h = j->h;
     qz__search_ctx *c = j->c;
-    const void *base = qz__node_rec(h, p);
+    const void *base = qz__node_bvec(h, p);
     qz__hit *res = NULL;
     size_t m = 0;
     if (!j->few) {
         uint64_t e = atomic_load(&h->entry);
         if (e == UINT64_MAX || (int)(e >> 32) < l) return QZ_OK;
-        uint32_t ep = qz__hnsw_descend(h, &h->xs, base, (uint32_t)e, (int)(e >> 32), l);
+        uint32_t ep = qz__hnsw_descend(h, h->bs, base, (uint32_t)e, (int)(e >> 32), l);
         qz__ctx_new_tag(c);
-        m = qz__hnsw_search_layer(h, &h->xs, c, base, ep, l, h->ef_construction, 0, NULL, NULL, &res);
+        m = qz__hnsw_search_layer(h, h->bs, c, base, ep, l, h->ef_construction, 0, NULL, NULL, &res);
     }
     qz__ctx_new_tag(c);
     size_t n = 0;
@@ -282,16 +282,16 @@ static void count_in(const qz__hnsw *h, uint32_t nb, uint32_t *indeg, int add)
 static void relink(qz__hnsw *h, qz__search_ctx *c, uint32_t p, uint64_t e, qz__hit *tmp, uint32_t *indeg,
                    const unsigned char *seen)
 {
-    const void *v = qz__node_rec(h, p);
+    const void *v = qz__node_bvec(h, p);
     /* The walk must start inside the reached set: that set is closed under
      * links, so every node the walk finds is reached and a link from it
      * makes p reachable. The upper layers can lead into p's own island
      * (a node of it that is on a higher layer); then start at the entry. */
-    uint32_t ep = qz__hnsw_descend(h, &h->xs, v, (uint32_t)e, (int)(e >> 32), 0);
+    uint32_t ep = qz__hnsw_descend(h, h->bs, v, (uint32_t)e, (int)(e >> 32), 0);
     if (!seen[ep]) ep = (uint32_t)e;
     qz__hit *res;
     qz__ctx_new_tag(c);
-    size_t m = qz__hnsw_search_layer(h, &h->xs, c, v, ep, 0, h->ef_construction, 0, NULL, NULL, &res);
+    size_t m = qz__hnsw_search_layer(h, h->bs, c, v, ep, 0, h->ef_construction, 0, NULL, NULL, &res);
     size_t w = 0;
     for (size_t i = 0; i < m; i++)
         if (res[i].slot != p && !is_deleted(h, res[i].slot)) res[w++] = res[i];
@@ -443,6 +443,7 @@ int qz__hnsw_repair(qz__hnsw *h)
         qz__free(h->payload[s]);
         h->upper[s] = NULL;
         h->payload[s] = NULL;
+        qz__hnsw_pin_drop(h, s);
         h->levels[s] = 0;
         atomic_store_explicit((_Atomic uint32_t *)(void *)qz__node0(h, s), 0, memory_order_relaxed);
         atomic_store_explicit(&h->state[s], QZ__FREE, memory_order_relaxed);

@@ -22,7 +22,7 @@ size_t qz__hnsw_select(const qz__hnsw *h, qz__hit *cand, size_t n, size_t m)
     if (n <= m) return n;
     size_t kept = 0;
     for (size_t i = 0; i < n && kept < m; i++) {
-        const void *v = qz__node_rec(h, cand[i].slot);
+        const void *v = qz__node_bvec(h, cand[i].slot);
         int good = 1;
         for (size_t j = 0; j < kept; j++) {
             /* A deleted node may stay as a waypoint, but never pushes out
@@ -33,7 +33,7 @@ size_t qz__hnsw_select(const qz__hnsw *h, qz__hit *cand, size_t n, size_t m)
              * reachable only through deleted nodes that the next upsert's
              * pruning cuts off in turn. */
             if (atomic_load_explicit(&h->state[cand[j].slot], memory_order_relaxed) == QZ__DELETED) continue;
-            if (qz__xdist(h, v, qz__node_rec(h, cand[j].slot)) < cand[i].dist) {
+            if (qz__bdist(h, v, qz__node_bvec(h, cand[j].slot)) < cand[i].dist) {
                 good = 0;
                 break;
             }
@@ -144,12 +144,12 @@ void qz__hnsw_connect_back(qz__hnsw *h, uint32_t nb, uint32_t slot, int level, q
         goto out;
     }
     {
-        const void *base = qz__node_rec(h, nb);
+        const void *base = qz__node_bvec(h, nb);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t s = atomic_load_explicit(&ll[i + 1], memory_order_relaxed);
-            tmp[i] = (qz__hit){qz__xdist(h, base, qz__node_rec(h, s)), s};
+            tmp[i] = (qz__hit){qz__bdist(h, base, qz__node_bvec(h, s)), s};
         }
-        tmp[n] = (qz__hit){qz__xdist(h, base, qz__node_rec(h, slot)), slot};
+        tmp[n] = (qz__hit){qz__bdist(h, base, qz__node_bvec(h, slot)), slot};
         qz__hits_sort(tmp, n + 1);
         size_t kept = qz__hnsw_select(h, tmp, n + 1, max);
         write_links(ll, tmp, kept);
@@ -168,7 +168,9 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
         blk = qz__calloc(1, blk_bytes);
     }
     qz__hit *tmp = qz__malloc((h->M0 + 1) * sizeof *tmp);
-    if (!tmp || (level > 0 && !blk)) {
+    void *pin = NULL;
+    int prc = tmp && (level == 0 || blk) ? qz__hnsw_pin_prepare(h, vec, seq, &pin) : QZ_ENOMEM;
+    if (prc < 0) {
         /* Nothing is linked yet: the slot goes back, the payload is freed
          * (the index owns it from the call on, success or not). */
         qz__free(blk);
@@ -182,12 +184,13 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
     uint8_t *rec = qz__node0(h, slot);
     atomic_store_explicit((_Atomic uint32_t *)(void *)rec, 0, memory_order_relaxed);
     qz__hnsw_quantize(h, vec, rec + h->vec_offset); /* a copy for f32 */
-    if (h->quantized) memcpy(h->orig + (size_t)slot * h->vec_bytes, vec, h->vec_bytes);
+    if (h->quantized && !h->orig_external) memcpy(h->orig + (size_t)slot * h->vec_bytes, vec, h->vec_bytes);
     h->labels[slot] = label;
     h->levels[slot] = (uint8_t)level;
     h->upper[slot] = blk;
     h->payload[slot] = payload;
     h->seqs[slot] = seq;
+    qz__hnsw_pin_attach(h, slot, seq, pin); /* before the slot is traversable */
     atomic_store_explicit(&h->del_stamp[slot], 0, memory_order_relaxed); /* never a result if it fails */
     atomic_fetch_add(&h->upper_bytes, blk_bytes);
     if (payload) atomic_fetch_add(&h->payload_bytes, *(uint32_t *)payload + sizeof(uint32_t));
@@ -210,9 +213,12 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
     {
         uint32_t ep = (uint32_t)e;
         int top = (int)(e >> 32);
-        /* construction measures exact distances (the record form): the
-         * graph is as good as an f32 one whatever the codes are */
-        if (level < top) ep = qz__hnsw_descend(h, &h->xs, vec, ep, top, level);
+        /* construction measures in bs: exact distances (the record form),
+         * so the graph is as good as an f32 one whatever the codes are; or,
+         * with orig_external, the codes (f16, int8): the only form an
+         * index without its originals in memory has (hnsw_graph.c) */
+        const void *bq = qz__node_bvec(h, slot);
+        if (level < top) ep = qz__hnsw_descend(h, h->bs, bq, ep, top, level);
         qz__search_ctx *c = qz__ctx_get(h, h->ef_construction);
         if (!c) {
             rc = qz__err(QZ_ENOMEM, "out of memory for the construction search");
@@ -236,7 +242,7 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
         }
         for (int l = from; l >= 0; l--) {
             qz__hit *res;
-            size_t n = qz__hnsw_search_layer(h, &h->xs, c, vec, ep, l, h->ef_construction, 0, NULL, NULL, &res);
+            size_t n = qz__hnsw_search_layer(h, h->bs, c, bq, ep, l, h->ef_construction, 0, NULL, NULL, &res);
             if (l > 0) qz__ctx_new_tag(c); /* a fresh visited set for the next layer */
             if (n == 0) continue;          /* every candidate deleted: keep ep */
             linked = 1;

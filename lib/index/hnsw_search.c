@@ -237,14 +237,17 @@ done:;
  * once. Exact (record-form) distances: q is the record-form query, and the
  * walk's own results are measured again when it ran on codes. Allocates
  * nothing: c->res and c->out hold k + 1. */
-static size_t exact_pass(qz__hnsw *h, qz__search_ctx *c, const void *q, size_t k, size_t n, qz__accept_fn filter,
-                         void *fuser)
+/* sp: the record form (q a record-form query), or, for an index whose
+ * originals are not in memory, the codes (q the query's code; the caller
+ * re-ranks what this keeps). */
+static size_t exact_pass(qz__hnsw *h, qz__search_ctx *c, const qz__space *sp, const void *q, size_t k, size_t n,
+                         qz__accept_fn filter, void *fuser)
 {
     qz__ctx_new_tag(c);
     c->res_n = 0;
     for (size_t i = 0; i < n; i++) {
         qz__visit(c, c->out[i].slot);
-        float d = h->quantized ? qz__xdist(h, q, qz__node_rec(h, c->out[i].slot)) : c->out[i].dist;
+        float d = h->quantized ? qz__sdist(sp, q, qz__space_vec(h, sp, c->out[i].slot)) : c->out[i].dist;
         if (c->res_n < k || d < c->res[0].dist) res_push(c, k, d, c->out[i].slot);
     }
     /* Slots allocated after this read hold nodes inserted after the search
@@ -255,7 +258,7 @@ static size_t exact_pass(qz__hnsw *h, qz__search_ctx *c, const void *q, size_t k
         /* the state first: a vector is only read once its acquire load
          * says the slot holds a complete node */
         if (!accepted(h, c, s, 1, filter, fuser)) continue;
-        float d = qz__xdist(h, q, qz__node_rec(h, s));
+        float d = qz__sdist(sp, q, qz__space_vec(h, sp, s));
         if (c->res_n < k || d < c->res[0].dist) res_push(c, k, d, s);
     }
     return drain(c);
@@ -284,6 +287,46 @@ static size_t rerank(const qz__hnsw *h, const void *q, qz__hit *res, size_t n, s
     }
     qz__hits_sort(res, r);
     return r;
+}
+
+/* Re-rank for an index whose originals are not in memory (hnsw_orig.c):
+ * they come through qz__hnsw_originals() (pinned copies, or the storage) a
+ * chunk at a time into the context's buffer. A slot whose id was written
+ * again while the search ran is measured on the id's current vector (the
+ * storage keeps only that; lib/engine drops the id's second hit); one whose
+ * id was deleted meanwhile keeps its code distance (a result only for a
+ * search that began before the delete). *r in: how many, out: how many were
+ * re-ranked. */
+#define QZ__RERANK_CHUNK 64
+static int rerank_external(const qz__hnsw *h, qz__search_ctx *c, const void *q, qz__hit *res, size_t n, size_t *r)
+{
+    size_t rr = *r > n ? n : *r;
+    size_t chunk = ((size_t)1 << 20) / h->vec_bytes;
+    if (chunk > QZ__RERANK_CHUNK) chunk = QZ__RERANK_CHUNK;
+    if (chunk < 1) chunk = 1;
+    if (rr < chunk) chunk = rr;
+    if (c->obuf_cap < chunk * h->vec_bytes) {
+        void *nb = qz__realloc(c->obuf, chunk * h->vec_bytes);
+        if (!nb) return qz__err(QZ_ENOMEM, "out of memory for re-ranking against stored originals");
+        c->obuf = nb;
+        c->obuf_cap = chunk * h->vec_bytes;
+    }
+    uint32_t slots[QZ__RERANK_CHUNK];
+    void *dst[QZ__RERANK_CHUNK];
+    unsigned char ok[QZ__RERANK_CHUNK];
+    for (size_t i = 0; i < rr; i += chunk) {
+        size_t m = rr - i < chunk ? rr - i : chunk;
+        for (size_t j = 0; j < m; j++) {
+            slots[j] = res[i + j].slot;
+            dst[j] = c->obuf + j * h->vec_bytes;
+        }
+        QZ_CHECK(qz__hnsw_originals(h, m, slots, dst, ok));
+        for (size_t j = 0; j < m; j++)
+            if (ok[j]) res[i + j].dist = qz__xdist(h, q, dst[j]);
+    }
+    qz__hits_sort(res, rr);
+    *r = rr;
+    return QZ_OK;
 }
 
 #define QZ__CODE_STACK 4096
@@ -337,11 +380,26 @@ int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, uint3
     /* Short, or the k-th result is at the saturated distance FLT_MAX
      * (hnsw.h: an overflowed L2 or 1 - dot): saturated distances tie, so
      * the walk had no gradient to follow and nearer nodes may be unseen. */
-    if (n < k || res[k - 1].dist >= FLT_MAX) {
-        n = exact_pass(h, c, query, k, n, filter, fuser);
+    int rc = QZ_OK;
+    if (h->orig_external) {
+        /* no originals at hand: the exact pass (when needed) ranks on the
+         * codes and keeps k * oversample, which are re-ranked like a walk's */
+        if (n < k || res[k - 1].dist >= FLT_MAX) {
+            n = exact_pass(h, c, &h->cs, qc, keep, n, filter, fuser);
+            res = c->out;
+        }
+        size_t r = keep;
+        rc = rerank_external(h, c, query, res, n, &r);
+    } else if (n < k || res[k - 1].dist >= FLT_MAX) {
+        n = exact_pass(h, c, &h->xs, query, k, n, filter, fuser);
     } else if (h->quantized) {
         n = rerank(h, query, res, n, keep);
-        if (res[k - 1].dist >= FLT_MAX) n = exact_pass(h, c, query, k, n, filter, fuser);
+        if (res[k - 1].dist >= FLT_MAX) n = exact_pass(h, c, &h->xs, query, k, n, filter, fuser);
+    }
+    if (rc < 0) {
+        qz__ctx_put(h, c);
+        qz__free(heapcode);
+        return rc;
     }
     if (n > k) n = k;
     for (size_t i = 0; i < n; i++) hits[i] = res[i];

@@ -30,6 +30,8 @@ struct qz__search_ctx {
     size_t out_cap;
     qz__hit *scratch; /* for repair and neighbour selection */
     size_t scratch_cap;
+    uint8_t *obuf;    /* originals fetched for re-ranking (orig_external) */
+    size_t obuf_cap;
     uint64_t epoch;   /* del_clock when the search began (mode 1) */
     uint64_t hops, listed, computed; /* work of the search, when counting (hnsw_search.c) */
 };

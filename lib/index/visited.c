@@ -12,6 +12,7 @@ void qz__ctx_free(qz__search_ctx *c)
     qz__free(c->res);
     qz__free(c->out);
     qz__free(c->scratch);
+    qz__free(c->obuf);
     qz__free(c);
 }
 
@@ -87,7 +88,7 @@ size_t qz__ctx_pool_memory(qz__hnsw *h)
     for (size_t i = 0; i < h->n_pool; i++) {
         qz__search_ctx *c = h->pool[i];
         m += sizeof *c + c->tags_cap * sizeof *c->tags +
-             (c->cand_cap + c->res_cap + c->out_cap + c->scratch_cap) * sizeof(qz__hit);
+             (c->cand_cap + c->res_cap + c->out_cap + c->scratch_cap) * sizeof(qz__hit) + c->obuf_cap;
     }
     m += h->cap_pool * sizeof *h->pool;
     pthread_mutex_unlock(&h->pool_lock);

@@ -1063,6 +1063,84 @@ int qz__journal_scan_vectors(qz__journal *j, qz__journal_vector_fn fn, void *use
     return merged_scan(j, j->vecov, QZ_TABLE_VECTORS, NULL, 0, vec_merge_fn, &c);
 }
 
+/* ---- point reads of vector records ------------------------------------ */
+
+uint64_t qz__journal_applied_seq(qz__journal *j) { return j->wal ? qz__wal_applied_seq(j->wal) : UINT64_MAX; }
+
+/* One vector record under id, from the read-only overlay (the log's
+ * records) or the backend. 1 found (*rec, *rlen valid for the transaction),
+ * 0 absent or deleted, < 0 error. */
+static int vec_lookup(qz__journal *j, qz_storage_txn *ot, qz_storage_txn *lt, const unsigned char key[8],
+                      const unsigned char **rec, size_t *rlen)
+{
+    const void *v = NULL;
+    size_t vl = 0;
+    uint64_t ovseq = 0;
+    int have_ov = 0;
+    if (ot) {
+        int rc = j->vecov->get(j->vecov, ot, QZ_TABLE_VECTORS, key, 8, &v, &vl);
+        if (rc < 0 && rc != QZ_ENOTFOUND) return rc;
+        if (rc == QZ_OK) {
+            if (vl < OV_HDR) return qz__err(QZ_ECORRUPT, "journal: malformed overlay entry");
+            have_ov = 1;
+            ovseq = qz__get_u64le(v);
+        }
+    }
+    const void *bv = NULL;
+    size_t bvl = 0;
+    int rc = j->st->get(j->st, lt, QZ_TABLE_VECTORS, key, 8, &bv, &bvl);
+    if (rc < 0 && rc != QZ_ENOTFOUND) return rc;
+    int have_b = rc == QZ_OK;
+    /* as in scan_vectors: a read-only handle racing a live writer takes the newer */
+    if (have_ov && !(have_b && bvl >= 8 && qz__get_u64le(bv) > ovseq)) {
+        if (((const unsigned char *)v)[8] & OV_TOMB) return 0;
+        *rec = (const unsigned char *)v + OV_HDR;
+        *rlen = vl - OV_HDR;
+        return 1;
+    }
+    if (!have_b) return 0;
+    *rec = bv;
+    *rlen = bvl;
+    return 1;
+}
+
+int qz__journal_read_vectors(qz__journal *j, size_t n, const uint64_t *ids, const uint64_t *seqs, size_t vec_bytes,
+                             void *const *dst, unsigned char *ok)
+{
+    qz_storage_txn *ot = NULL, *lt = NULL;
+    int rc = QZ_OK;
+    if (j->vecov) rc = j->vecov->begin(j->vecov, QZ_TXN_READONLY, &ot);
+    if (rc == QZ_OK) rc = j->st->begin(j->st, QZ_TXN_READONLY, &lt);
+    for (size_t i = 0; i < n && rc == QZ_OK; i++) {
+        unsigned char key[8];
+        qz__put_u64be(key, ids[i]);
+        const unsigned char *rec = NULL;
+        size_t rlen = 0;
+        ok[i] = 0;
+        int f = vec_lookup(j, ot, lt, key, &rec, &rlen);
+        if (f < 0) {
+            rc = f;
+            break;
+        }
+        if (!f) continue;
+        uint64_t seq;
+        const void *vec, *meta;
+        uint32_t vb, ml;
+        rc = vrec_parse(j, rec, rlen, ids[i], &seq, &vec, &vb, &meta, &ml);
+        if (rc < 0) break;
+        if (vb != vec_bytes) {
+            rc = qz__err(QZ_ECORRUPT, "vector record under id %llu holds %u bytes of vector, the database's are %zu",
+                         (unsigned long long)ids[i], vb, vec_bytes);
+            break;
+        }
+        memcpy(dst[i], vec, vb);
+        ok[i] = seq == seqs[i] ? 1 : 2; /* 2: the id was written again since */
+    }
+    if (lt) j->st->abort(j->st, lt);
+    if (ot) j->vecov->abort(j->vecov, ot);
+    return rc;
+}
+
 typedef struct kv_scan_ctx {
     qz__journal_kv_fn fn;
     void *user;

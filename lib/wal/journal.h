@@ -83,6 +83,22 @@ typedef int (*qz__journal_vector_fn)(uint64_t id, uint64_t seq, const void *vec,
                                      const void *meta, size_t meta_len, void *user);
 int qz__journal_scan_vectors(qz__journal *j, qz__journal_vector_fn fn, void *user);
 
+/* Point reads for re-ranking and get (an index without its originals in
+ * memory): for i < n, the vector of the record under ids[i] into dst[i]
+ * (vec_bytes) and ok[i] = 1 when that record is the write of sequence
+ * seqs[i], 2 when it is another (later) write of the id, 0 when the id is
+ * absent (nothing copied). Reads
+ * the backend (and a read-only handle's log records) as of now, checksums
+ * verified: QZ_ECORRUPT names a damaged record. Records not yet applied to
+ * the backend are NOT seen: the caller keeps those itself until
+ * qz__journal_applied_seq() covers them. Thread-safe, one read transaction
+ * per call. */
+int qz__journal_read_vectors(qz__journal *j, size_t n, const uint64_t *ids, const uint64_t *seqs, size_t vec_bytes,
+                             void *const *dst, unsigned char *ok);
+/* Every record up to this sequence is in the backend (UINT64_MAX for a
+ * read-only handle, which writes none). */
+uint64_t qz__journal_applied_seq(qz__journal *j);
+
 /* Verify every record the backend holds (VECTORS and KV checksums, key
  * shapes): QZ_ECORRUPT naming the first damaged record. For qz_db_check(). */
 int qz__journal_verify(qz__journal *j);

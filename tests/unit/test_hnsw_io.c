@@ -41,7 +41,7 @@ static float frand(void)
 
 static qz__hnsw *new_index(size_t capacity)
 {
-    qz__hnsw_config cfg = {DIM, QZ_METRIC_L2, TM, 32, capacity, 42, 0};
+    qz__hnsw_config cfg = {.dim = DIM, .metric = QZ_METRIC_L2, .M = TM, .ef_construction = 32, .capacity = capacity, .seed = 42};
     qz__hnsw *h = NULL;
     assert_int_equal(qz__hnsw_create(&cfg, qz__kernels_active(), &h), QZ_OK);
     return h;
