@@ -13,7 +13,17 @@
  * Two options of its own, taken out of argv before the shared parser sees
  * the rest: --dtype f32|f16|int8|binary (qz_open_options.dtype; the CSV's
  * engine column then reads "quartz-<dtype>") and --oversample N
- * (qz_search_params.oversample; 0 = the dtype's default).
+ * (qz_search_params.oversample; 0 = the dtype's default), and
+ * --originals memory|storage. With "storage" (f16, int8) the database is a
+ * directory under $TMPDIR (default /var/tmp) opened with
+ * QZ_OPEN_ORIGINALS_IN_STORAGE and durability NONE: the build is the
+ * qz_db_insert_batch() call as for the in-memory database; then qz_db_flush()
+ * writes everything to LMDB (timed apart, flush_s) so that no original is
+ * pinned, and the engine column reads "quartz-<dtype>-stored". Its memory
+ * figure is the growth of RssAnon (the process's own memory), since the
+ * LMDB pages a search reads are file pages the kernel caches and may evict;
+ * the info line gives RssFile too, after the searches. The directory is
+ * removed at exit.
  */
 #include "datasets.h"
 
@@ -22,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct qz_engine {
     qz_db *db;
@@ -65,14 +76,14 @@ static int parse_dtype(const char *s, uint32_t *out)
     return -1;
 }
 
-/* Take --dtype and --oversample (both "--opt v" and "--opt=v") out of argv. */
-static int take_own_args(int *argc, char **argv, uint32_t *dtype, uint32_t *oversample)
+/* Take --dtype, --oversample and --originals (both "--opt v" and "--opt=v") out of argv. */
+static int take_own_args(int *argc, char **argv, uint32_t *dtype, uint32_t *oversample, int *stored)
 {
     int w = 1;
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i], *v = NULL;
-        int which = !strncmp(a, "--dtype", 7) ? 1 : !strncmp(a, "--oversample", 12) ? 2 : 0;
-        size_t len = which == 1 ? 7 : 12;
+        int which = !strncmp(a, "--dtype", 7) ? 1 : !strncmp(a, "--oversample", 12) ? 2 : !strncmp(a, "--originals", 11) ? 3 : 0;
+        size_t len = which == 1 ? 7 : which == 2 ? 12 : 11;
         if (which && a[len] == '=') v = a + len + 1;
         else if (which && a[len] == '\0' && i + 1 < *argc) v = argv[++i];
         else if (which && a[len] == '\0') {
@@ -86,6 +97,12 @@ static int take_own_args(int *argc, char **argv, uint32_t *dtype, uint32_t *over
                 fprintf(stderr, "bench_index: --dtype expects f32, f16, int8 or binary, got '%s'\n", v);
                 return -1;
             }
+        } else if (which == 3) {
+            if (strcmp(v, "memory") && strcmp(v, "storage")) {
+                fprintf(stderr, "bench_index: --originals expects memory or storage, got '%s'\n", v);
+                return -1;
+            }
+            *stored = !strcmp(v, "storage");
         } else if (which == 2) {
             char *end;
             unsigned long x = strtoul(v, &end, 10);
@@ -118,10 +135,25 @@ static void qz_counters_cb(void *engine, double out[3])
     out[2] = (double)c[3];
 }
 
+/* The benchmark's database directory: its files, then itself. */
+static void remove_dir(const char *dir)
+{
+    static const char *const files[] = {"data.mdb", "lock.mdb", "quartz.log", "quartz.lock", "quartz.log.tmp"};
+    char p[600];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        (void)unlink(p);
+    }
+    if (rmdir(dir) != 0) fprintf(stderr, "bench_index: could not remove %s (files left in it)\n", dir);
+}
+
 int main(int argc, char **argv)
 {
     uint32_t dtype = 0, oversample = 0;
-    char engine_name[32];
+    int stored = 0;
+    char engine_name[48], dir[512] = "";
+    int64_t anon0;
+    double flush_s = 0;
     bench_options o;
     bench_dataset ds;
     bench_build b;
@@ -137,9 +169,13 @@ int main(int argc, char **argv)
     size_t i;
     int rc;
 
-    if (take_own_args(&argc, argv, &dtype, &oversample) < 0) return 2;
-    snprintf(engine_name, sizeof engine_name, dtype ? "quartz-%s" : "quartz",
-             dtype == 1 ? "f32" : dtype == 2 ? "f16" : dtype == 3 ? "int8" : "binary");
+    if (take_own_args(&argc, argv, &dtype, &oversample, &stored) < 0) return 2;
+    snprintf(engine_name, sizeof engine_name, dtype ? "quartz-%s%s" : "quartz",
+             dtype == 1 ? "f32" : dtype == 2 ? "f16" : dtype == 3 ? "int8" : "binary", stored ? "-stored" : "");
+    if (stored && dtype != 2 && dtype != 3) {
+        fprintf(stderr, "bench_index: --originals storage needs --dtype f16 or int8\n");
+        return 2;
+    }
     rc = bench_parse_args(argc, argv, engine_name, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
@@ -164,10 +200,23 @@ int main(int argc, char **argv)
     opts.initial_capacity = ds.base.n;
     opts.threads = o.threads;
     opts.dtype = dtype;
+    if (stored) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/qzbench.XXXXXX", tmp && *tmp ? tmp : "/var/tmp");
+        if (!mkdtemp(dir)) {
+            perror("bench_index: mkdtemp");
+            free(ids);
+            bench_dataset_free(&ds);
+            return 1;
+        }
+        opts.flags = QZ_OPEN_ORIGINALS_IN_STORAGE;
+        opts.durability = QZ_DURABILITY_NONE;
+    }
 
     rss0 = bench_rss_bytes();
+    anon0 = bench_status_bytes("RssAnon");
     t0 = bench_now();
-    rc = qz_db_open(NULL, &opts, &db);
+    rc = qz_db_open(stored ? dir : NULL, &opts, &db);
     if (rc < 0) {
         fprintf(stderr, "bench_index: qz_db_open: %s: %s\n", qz_strerror(rc), qz_errmsg());
         goto fail;
@@ -179,6 +228,16 @@ int main(int argc, char **argv)
     }
     b.build_s = bench_now() - t0;
     b.memory_bytes = bench_rss_bytes() - rss0;
+    if (stored) {
+        t0 = bench_now();
+        rc = qz_db_flush(db);
+        if (rc < 0) {
+            fprintf(stderr, "bench_index: qz_db_flush: %s: %s\n", qz_strerror(rc), qz_errmsg());
+            goto fail;
+        }
+        flush_s = bench_now() - t0;
+        b.memory_bytes = bench_status_bytes("RssAnon") - anon0;
+    }
 
     st.struct_size = (uint32_t)sizeof st;
     rc = qz_db_stats(db, &st);
@@ -194,10 +253,11 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "info: engine=%s version=%s dataset=%s n=%zu dim=%zu metric=%s build_s=%.3f "
             "rss_delta_bytes=%lld qz_stats.memory_bytes=%llu max_level=%u simd=%.16s threads=%u dtype=%u "
-            "oversample=%u\n",
+            "oversample=%u originals=%s flush_s=%.3f rss_anon_delta_bytes=%lld\n",
             engine_name, qz_version_string(), ds.name, ds.base.n, ds.base.dim, bench_metric_name(o.metric), b.build_s,
             (long long)b.memory_bytes, (unsigned long long)st.memory_bytes, st.max_level, st.simd,
-            o.threads, st.dtype, oversample);
+            o.threads, st.dtype, oversample, stored ? "storage" : "memory", flush_s,
+            (long long)(bench_status_bytes("RssAnon") - anon0));
 
     e.name = engine_name;
     qe.db = db;
@@ -209,14 +269,19 @@ int main(int argc, char **argv)
     e.counters = qz_counters_cb;
     qz__hnsw_search_counters(1, NULL);
     rc = bench_run_searches(&o, &ds, &e, &b, stdout);
+    if (stored)
+        fprintf(stderr, "info: after the searches RssAnon grew %lld bytes, RssFile is %lld bytes (LMDB pages read)\n",
+                (long long)(bench_status_bytes("RssAnon") - anon0), (long long)bench_status_bytes("RssFile"));
 
     qz_db_close(db);
+    if (stored) remove_dir(dir);
     free(ids);
     bench_dataset_free(&ds);
     return rc == 0 ? 0 : 1;
 
 fail:
     qz_db_close(db);
+    if (stored) remove_dir(dir);
     free(ids);
     bench_dataset_free(&ds);
     return 1;

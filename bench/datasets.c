@@ -586,22 +586,25 @@ double bench_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-int64_t bench_rss_bytes(void)
+int64_t bench_status_bytes(const char *field)
 {
     char line[256];
     long long kb = -1;
+    size_t fl = strlen(field);
     FILE *f = fopen("/proc/self/status", "r");
     if (!f)
         return -1;
     while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "VmRSS:", 6)) {
-            kb = strtoll(line + 6, NULL, 10);
+        if (!strncmp(line, field, fl) && line[fl] == ':') {
+            kb = strtoll(line + fl + 1, NULL, 10);
             break;
         }
     }
     fclose(f);
     return kb < 0 ? -1 : (int64_t)kb * 1024;
 }
+
+int64_t bench_rss_bytes(void) { return bench_status_bytes("VmRSS"); }
 
 static int cmp_double(const void *a, const void *b)
 {

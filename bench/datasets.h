@@ -130,6 +130,8 @@ int bench_parse_args(int argc, char **argv, const char *engine, bench_options *o
 double bench_now(void);
 /** VmRSS of this process in bytes (from /proc/self/status); -1 if unknown. */
 int64_t bench_rss_bytes(void);
+/** One size field of /proc/self/status ("VmRSS", "RssAnon", "RssFile") in bytes; -1 if unknown. */
+int64_t bench_status_bytes(const char *field);
 
 /**
  * An engine's search: write up to k nearest ids of @p query, nearest first,
