@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 
 typedef struct qz_engine {
@@ -135,15 +136,18 @@ static void qz_counters_cb(void *engine, double out[3])
     out[2] = (double)c[3];
 }
 
-/* The benchmark's database directory: its files, then itself. */
+/* The benchmark's database directory (made by mkdtemp): its files, then itself. */
 static void remove_dir(const char *dir)
 {
-    static const char *const files[] = {"data.mdb", "lock.mdb", "quartz.log", "quartz.lock", "quartz.log.tmp"};
     char p[600];
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
         (void)unlink(p);
     }
+    if (d) closedir(d);
     if (rmdir(dir) != 0) fprintf(stderr, "bench_index: could not remove %s (files left in it)\n", dir);
 }
 
