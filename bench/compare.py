@@ -3,8 +3,10 @@
 folder and summarise them side by side.
 
 libquartz runs once per stored element type (--dtypes, default
-f32,f16,int8,binary: engines quartz-f32, quartz-f16, ...); every quartz row
-is compared with hnswlib from the same run. With matplotlib (Debian's
+f32,f16,int8,binary,f16-stored,int8-stored: engines quartz-f32, quartz-f16,
+...; "-stored" is the same dtype in a directory opened with
+QZ_OPEN_ORIGINALS_IN_STORAGE, bench_index --originals storage); every quartz
+row is compared with hnswlib from the same run. With matplotlib (Debian's
 python3-matplotlib) it also draws one recall-QPS chart per dataset, every
 engine on it (log QPS against recall, as ann-benchmarks does), into --png-dir.
 
@@ -35,7 +37,7 @@ HEADER = ("dataset,engine,n,dim,metric,threads,M,ef_construction,ef,recall_at_10
           "qps,p50_us,p99_us,build_s,memory_bytes").split(",")
 ENGINES = {"quartz": "bench_index", "hnswlib": "peer_hnswlib"}
 TARGETS = (0.90, 0.95, 0.99)
-DTYPES = ("f32", "f16", "int8", "binary")
+DTYPES = ("f32", "f16", "int8", "binary", "f16-stored", "int8-stored")
 PEER = "hnswlib"
 
 
@@ -228,7 +230,10 @@ def markdown(results, settings, infos, command, started):
                    " candidates on the f32 originals (oversample "
                    + (str(settings.get("oversample")) if settings.get("oversample") else
                       "default: f16 2, int8 3, binary 16") + "; the candidate list is at least that, so"
-                   " a row's effective ef is max(ef, 10 * oversample))")
+                   " a row's effective ef is max(ef, 10 * oversample)); quartz-<dtype>-stored is the same"
+                   " dtype in a directory under /var/tmp opened with QZ_OPEN_ORIGINALS_IN_STORAGE (the f32"
+                   " originals stay in LMDB, re-ranking reads them there; the graph is built on the codes),"
+                   " durability NONE, flushed after the build")
     if "hnswlib" in engines:
         out.append(f"- hnswlib: {hv or 'headers'} (Debian libhnswlib-dev), kernels "
                    f"{hinfo.get('simd', '?')}, -O3 -march=native; cosine = normalised vectors + "
@@ -242,8 +247,10 @@ def markdown(results, settings, infos, command, started):
     out.append("QPS is single-thread (one query at a time), the best among the ef values whose "
                "tie-aware recall@10 reaches the target (the ef is in brackets; n/a: no ef reached it). "
                "Memory is the growth of resident memory (VmRSS) over the build, with the dataset "
-               "already loaded; qz_stats.memory_bytes is what libquartz counts itself (codes, "
-               "originals, graph, id map). Ratios are engine / hnswlib: above 1 is better for QPS, "
+               "already loaded; for the -stored engines it is the growth of RssAnon (the process's "
+               "own memory: LMDB's file pages that re-ranking reads are the kernel's page cache, "
+               "evictable, and not counted), measured after the flush; qz_stats.memory_bytes is what "
+               "libquartz counts itself (codes, originals where in memory, graph, id map). Ratios are engine / hnswlib: above 1 is better for QPS, "
                "below 1 is better for build time and memory.\n")
     for ds, rows, errors in results:
         r0 = rows[0] if rows else None
@@ -448,7 +455,11 @@ def main():
                 info = {}
                 eargs = list(args)
                 if engine_binary_key(e) == "quartz":
-                    eargs += ["--dtype", e.split("-", 1)[1]]
+                    d = e.split("-", 1)[1]
+                    if d.endswith("-stored"):
+                        eargs += ["--dtype", d[:-len("-stored")], "--originals", "storage"]
+                    else:
+                        eargs += ["--dtype", d]
                     if a.oversample:
                         eargs += ["--oversample", str(a.oversample)]
                 got, err = run_engine(binaries[e], e, eargs, info)

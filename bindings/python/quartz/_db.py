@@ -28,6 +28,7 @@ MAX_KEY = 511
 
 _OPEN_READONLY = 0x1
 _OPEN_EXISTING = 0x2
+_OPEN_ORIGINALS_IN_STORAGE = 0x4
 _BATCH_UPSERT = 0x1
 _ID_SET_EXCLUDE = 0x1
 
@@ -41,7 +42,7 @@ DTYPES = {"default": 0, "f32": 1, "float32": 1, "f16": 2, "float16": 2, "int8": 
 _U32_OPTIONS = ("M", "ef_construction", "ef_search", "batch_window_ms", "threads")
 _U64_OPTIONS = ("initial_capacity", "seed")
 _ALL_OPTIONS = set(_U32_OPTIONS + _U64_OPTIONS) | {
-    "durability", "dtype", "readonly", "existing", "capacity", "checkpoint_writes", "checkpoint_ms"}
+    "durability", "dtype", "readonly", "existing", "originals", "capacity", "checkpoint_writes", "checkpoint_ms"}
 
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
@@ -313,6 +314,11 @@ class Database:
             o.flags |= _OPEN_READONLY
         if options.pop("existing", False):
             o.flags |= _OPEN_EXISTING
+        originals = options.pop("originals", "memory")
+        if originals not in ("memory", "storage"):
+            raise E.InvalidArgumentError(E.QZ_EINVAL, "originals must be \"memory\" or \"storage\", not %r" % (originals,))
+        if originals == "storage":
+            o.flags |= _OPEN_ORIGINALS_IN_STORAGE
         params = {k: options.pop(k) for k in ("checkpoint_writes", "checkpoint_ms") if k in options}
         if path is None:
             cpath = None

@@ -311,3 +311,29 @@ def test_quantized_dtypes_rerank_exactly(tmp_path):
         with pytest.raises(quartz.QuartzError) as e:
             db.search(np.ones(4, np.float32), k=1, oversample=10 ** 9)
         assert e.value.code == quartz.errors.QZ_ERANGE
+
+
+def test_originals_in_storage(tmp_path):
+    # originals="storage": the f32 originals stay in LMDB; search re-ranks
+    # on them there (exact distances), get() reads them back, memory shrinks
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2000, 64)).astype(np.float32)
+    mem = {}
+    for originals in ("memory", "storage"):
+        path = str(tmp_path / originals)
+        with quartz.open(path, dim=64, metric="l2", dtype="int8", originals=originals) as db:
+            db.add(np.arange(2000), x)
+            db.flush()
+            ids, dist = db.search(x[:20], k=5)
+            exact = ((x[ids.astype(np.int64)] - x[:20, None, :]) ** 2).sum(-1)
+            np.testing.assert_allclose(dist, exact, rtol=1e-5, atol=1e-5)
+            assert (ids[:, 0] == np.arange(20)).all()
+            np.testing.assert_array_equal(db.get(1234)[0], x[1234])
+            mem[originals] = db.stats().memory_bytes
+    assert mem["storage"] + 2000 * 64 * 4 <= mem["memory"] + 2000 * 16
+    with pytest.raises(quartz.InvalidArgumentError):
+        quartz.open(str(tmp_path / "f32"), dim=4, originals="storage")
+    with pytest.raises(quartz.InvalidArgumentError):
+        quartz.open(dim=4, dtype="int8", originals="storage")
+    with pytest.raises(quartz.InvalidArgumentError):
+        quartz.open(str(tmp_path / "x"), dim=4, dtype="int8", originals="disk")
