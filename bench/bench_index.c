@@ -187,6 +187,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_index: %s\n", err);
         return 1;
     }
+    if (bench_dataset_limit_base(&ds, o.limit_base, o.k, o.threads, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_index: %s\n", err);
+        bench_dataset_free(&ds);
+        return 1;
+    }
     /* Allocated before the first RSS sample: the ids are input, not index. */
     ids = (uint64_t *)malloc(ds.base.n * sizeof *ids);
     if (!ids) {

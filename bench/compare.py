@@ -241,7 +241,9 @@ def markdown(results, settings, infos, command, started):
     out.append(f"- Parameters: M={settings['M']}, ef_construction={settings['efc']}, "
                f"ef in {{{settings['ef']}}}, build threads={settings['threads']}, k=10"
                + (f", best of {settings['repeats']} timed runs per row" if settings["repeats"] else "")
-               + (f", first {settings['limit_queries']} queries" if settings["limit_queries"] else ""))
+               + (f", first {settings['limit_queries']} queries" if settings["limit_queries"] else "")
+               + (f", first {settings['limit_base']:,} base vectors (ground truth recomputed)"
+                  if settings.get("limit_base") else ""))
     out.append(f"- Command: `{command}`")
     out.append("")
     out.append("QPS is single-thread (one query at a time), the best among the ef values whose "
@@ -375,6 +377,8 @@ def main():
     ap.add_argument("--ef", default="10,20,40,80,120,200,400")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit-queries", type=int, default=0, help="0 = all queries")
+    ap.add_argument("--limit-base", type=int, default=0,
+                    help="index the first N base vectors only (ground truth recomputed exactly); 0 = all")
     ap.add_argument("--repeats", type=int, default=3,
                     help="time each run this often, keep the fastest (default: %(default)s)")
     ap.add_argument("--min-seconds", type=float, default=None,
@@ -401,7 +405,8 @@ def main():
     for e in programs:
         engines += [f"{e}-{d}" for d in dtypes] if e == "quartz" else [e]
     settings = {"engines": engines, "M": a.M, "efc": a.efc, "ef": a.ef, "threads": a.threads,
-                "limit_queries": a.limit_queries, "repeats": a.repeats, "oversample": a.oversample}
+                "limit_queries": a.limit_queries, "repeats": a.repeats, "oversample": a.oversample,
+                "limit_base": a.limit_base}
     results = []   # (dataset dict, rows, {engine: error})
     infos = {}     # (engine, dataset) -> info dict
     all_rows = []
@@ -444,6 +449,8 @@ def main():
                     "--ef", a.ef, "--threads", str(a.threads)]
             if a.limit_queries:
                 args += ["--limit-queries", str(a.limit_queries)]
+            if a.limit_base:
+                args += ["--limit-base", str(a.limit_base)]
             args += ["--repeats", str(a.repeats)]
             if a.min_seconds is not None:
                 args += ["--min-seconds", str(a.min_seconds)]

@@ -309,6 +309,146 @@ fail:
     return -1;
 }
 
+typedef struct gt_job {
+    bench_dataset *ds;
+    size_t n, k;
+    int32_t *ids;
+    float *dist;
+    size_t next; /* next query to do, under mu */
+    pthread_mutex_t mu;
+} gt_job;
+
+/* Exact top-k of one query over the first n base rows: a max-heap of k. */
+static void gt_one(gt_job *j, size_t qi, double *hd, int32_t *hi)
+{
+    const bench_dataset *ds = j->ds;
+    const float *q = ds->query.data + qi * ds->query.dim;
+    size_t m = 0, k = j->k;
+    for (size_t b = 0; b < j->n; b++) {
+        double d = bench_true_distance(ds->metric, q, ds->base.data + b * ds->base.dim, ds->base.dim);
+        if (m == k && d >= hd[0]) continue;
+        size_t i;
+        if (m < k) { /* sift up */
+            i = m++;
+            while (i > 0 && hd[(i - 1) / 2] < d) {
+                hd[i] = hd[(i - 1) / 2];
+                hi[i] = hi[(i - 1) / 2];
+                i = (i - 1) / 2;
+            }
+        } else { /* replace the root, sift down */
+            i = 0;
+            for (;;) {
+                size_t c = 2 * i + 1;
+                if (c >= m) break;
+                if (c + 1 < m && hd[c + 1] > hd[c]) c++;
+                if (hd[c] <= d) break;
+                hd[i] = hd[c];
+                hi[i] = hi[c];
+                i = c;
+            }
+        }
+        hd[i] = d;
+        hi[i] = (int32_t)b;
+    }
+    /* heap -> ascending: pop the largest to the back */
+    for (size_t e = m; e-- > 1;) {
+        double td = hd[0];
+        int32_t ti = hi[0];
+        double ld = hd[e];
+        int32_t li = hi[e];
+        size_t i = 0;
+        for (;;) {
+            size_t c = 2 * i + 1;
+            if (c >= e) break;
+            if (c + 1 < e && hd[c + 1] > hd[c]) c++;
+            if (hd[c] <= ld) break;
+            hd[i] = hd[c];
+            hi[i] = hi[c];
+            i = c;
+        }
+        hd[i] = ld;
+        hi[i] = li;
+        hd[e] = td;
+        hi[e] = ti;
+    }
+    for (size_t i = 0; i < k; i++) {
+        j->ids[qi * k + i] = hi[i];
+        j->dist[qi * k + i] = (float)hd[i];
+    }
+}
+
+static void *gt_worker(void *arg)
+{
+    gt_job *j = (gt_job *)arg;
+    double *hd = (double *)malloc(j->k * sizeof *hd);
+    int32_t *hi = (int32_t *)malloc(j->k * sizeof *hi);
+    if (!hd || !hi) {
+        free(hd);
+        free(hi);
+        return (void *)1;
+    }
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t qi = j->next++;
+        pthread_mutex_unlock(&j->mu);
+        if (qi >= j->ds->query.n) break;
+        gt_one(j, qi, hd, hi);
+    }
+    free(hd);
+    free(hi);
+    return NULL;
+}
+
+int bench_dataset_limit_base(bench_dataset *ds, size_t n, size_t k, unsigned threads, char *err, size_t errlen)
+{
+    if (n == 0 || n >= ds->base.n) return 0;
+    if (n < k) {
+        set_err(err, errlen, "--limit-base %zu is below k = %zu", n, k);
+        return -1;
+    }
+    gt_job j;
+    memset(&j, 0, sizeof j);
+    j.ds = ds;
+    j.n = n;
+    j.k = k;
+    j.ids = (int32_t *)malloc(ds->query.n * k * sizeof *j.ids);
+    j.dist = (float *)malloc(ds->query.n * k * sizeof *j.dist);
+    if (!j.ids || !j.dist) {
+        free(j.ids);
+        free(j.dist);
+        set_err(err, errlen, "out of memory for the ground truth of %zu base rows", n);
+        return -1;
+    }
+    pthread_mutex_init(&j.mu, NULL);
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    pthread_t th[64];
+    unsigned started = 0;
+    int bad = 0;
+    for (unsigned t = 0; t < threads; t++)
+        if (pthread_create(&th[t], NULL, gt_worker, &j) == 0) started++;
+    if (started == 0) bad = gt_worker(&j) != NULL;
+    for (unsigned t = 0; t < started; t++) {
+        void *r = NULL;
+        pthread_join(th[t], &r);
+        bad |= r != NULL;
+    }
+    pthread_mutex_destroy(&j.mu);
+    if (bad) {
+        free(j.ids);
+        free(j.dist);
+        set_err(err, errlen, "out of memory computing the ground truth");
+        return -1;
+    }
+    free(ds->gt.data);
+    free(ds->gt_dist.data);
+    ds->gt.data = j.ids;
+    ds->gt_dist.data = j.dist;
+    ds->gt.dim = ds->gt_dist.dim = k;
+    ds->base.n = n; /* rows past n stay allocated, unused */
+    return 0;
+}
+
 void bench_dataset_free(bench_dataset *ds)
 {
     if (!ds)
@@ -412,13 +552,15 @@ static void usage(FILE *f, const char *prog, const char *engine)
     fprintf(f,
             "usage: %s --data DIR [--metric cosine|l2|ip] [--M 16] [--efc 200]\n"
             "          [--ef 10,20,40,80,120,200,400] [--threads 2] [--k 10]\n"
-            "          [--limit-queries N] [--min-seconds 0.5] [--repeats 1] [--no-header]\n"
+            "          [--limit-queries N] [--limit-base N] [--min-seconds 0.5] [--repeats 1] [--no-header]\n"
             "Benchmarks the %s engine on a texmex dataset folder (base.fvecs, query.fvecs,\n"
             "gt.ivecs, gt_dist.fvecs) and prints CSV rows to stdout:\n  %s\n"
             "--metric defaults to the folder suffix (-angular = cosine, -euclidean = l2).\n"
             "--threads is used for the build and for a second, concurrent search run per ef.\n"
             "--min-seconds repeats the query set until each timed run lasts that long.\n"
-            "--repeats N times each run N times and reports the fastest (less noise from other load).\n",
+            "--repeats N times each run N times and reports the fastest (less noise from other load).\n"
+            "--limit-base N indexes the first N base vectors only; the ground truth of that subset is\n"
+            "recomputed by brute force (exact, double precision) before the build.\n",
             prog, engine, bench_csv_header);
 }
 
@@ -539,6 +681,9 @@ int bench_parse_args(int argc, char **argv, const char *engine, bench_options *o
             o->threads = (unsigned)v;
         } else if (!strcmp(name, "--k")) {
             if (parse_size(name, val, 1, 10000, &o->k) != 0)
+                return -1;
+        } else if (!strcmp(name, "--limit-base")) {
+            if (parse_size(name, val, 0, SIZE_MAX, &o->limit_base) != 0)
                 return -1;
         } else if (!strcmp(name, "--limit-queries")) {
             if (parse_size(name, val, 0, SIZE_MAX, &o->limit_queries) != 0)

@@ -86,6 +86,15 @@ int bench_dataset_load(const char *dir, bench_metric fallback, size_t limit_quer
                        bench_dataset *ds, char *err, size_t errlen);
 void bench_dataset_free(bench_dataset *ds);
 
+/**
+ * Keep only the first @p n base rows (--limit-base) and recompute the ground
+ * truth for them: the exact top-k ids and distances of every query by brute
+ * force in double precision (bench_true_distance), on @p threads threads.
+ * gt and gt_dist become k wide. Nothing happens when n is 0 or not below
+ * the base's size. Returns 0, or -1 with a message (n < k, no memory).
+ */
+int bench_dataset_limit_base(bench_dataset *ds, size_t n, size_t k, unsigned threads, char *err, size_t errlen);
+
 /** Exact distance in double precision: Euclidean (sqrt), 1 - cos, or 1 - dot. */
 double bench_true_distance(bench_metric m, const float *a, const float *b, size_t dim);
 
@@ -116,6 +125,7 @@ typedef struct bench_options {
     unsigned threads;         /* build threads, and searchers of the concurrent rows */
     size_t k;
     size_t limit_queries;     /* 0 = all */
+    size_t limit_base;        /* 0 = all; else the first N base rows, ground truth recomputed */
     double min_seconds;       /* repeat the query set until a timed run lasts this long */
     unsigned repeats;         /* time each run this often and report the fastest */
     int header;               /* print the CSV header line */

@@ -171,6 +171,11 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "peer_hnswlib: %s\n", err);
         return 1;
     }
+    if (bench_dataset_limit_base(&ds, o.limit_base, o.k, o.threads, err, sizeof err) != 0) {
+        std::fprintf(stderr, "peer_hnswlib: %s\n", err);
+        bench_dataset_free(&ds);
+        return 1;
+    }
 
     Peer p;
     bench_build b;

@@ -91,6 +91,12 @@ export interface OpenOptions {
   readonly?: boolean;
   /** Open an existing database only: QZ_ENOTFOUND, and nothing created, when there is none. */
   existing?: boolean;
+  /** Element type of the codes the graph is searched on (qz_open_options.dtype); default 'f32'.
+   *  An existing database keeps its own; another one is refused (QZ_EINVAL). */
+  dtype?: 'f32' | 'f16' | 'int8' | 'binary';
+  /** Where an f16 or int8 directory keeps its f32 originals: 'memory' (default) or 'storage'
+   *  (QZ_OPEN_ORIGINALS_IN_STORAGE: only the codes stay in memory; re-ranking and get read LMDB). */
+  originals?: 'memory' | 'storage';
 }
 
 /** Options of a search. Unknown keys are refused (QZ_EINVAL). */
@@ -165,6 +171,8 @@ export interface Stats {
   openReinserted: number;
   /** Active distance kernels ('avx2', 'neon', ...). */
   simd: string;
+  /** Element type of the codes ('f32', 'f16', 'int8', 'binary'). */
+  dtype: string;
 }
 
 /** Run-time tunables of setParam(). */

@@ -14,7 +14,10 @@
  * node, and the next neighbour's record can be prefetched. The stored
  * vector is the node's code: the f32 record form itself, or for f16, int8
  * and binary the compact code (vector/codec.h), with the f32 originals in a
- * separate array read only by construction, repair and re-ranking. Upper layers are
+ * separate array read only by construction, repair and re-ranking; or, with
+ * orig_external (f16, int8), not in the index at all: construction and
+ * repair then measure on the codes, and re-ranking reads the originals
+ * through the caller's fetch (hnsw_orig.c). Upper layers are
  * rare (1/M of nodes) and live in a per-slot block of (1 + M) u32 per level.
  * Labels, levels, states, locks, metadata and sequence numbers are separate
  * arrays: search reads labels only for results.

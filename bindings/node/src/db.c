@@ -114,13 +114,15 @@ static int get_name(napi_env env, napi_value opts, const char *name, const char 
 
 static const char *const metric_names[] = {"cosine", "l2", "ip", "hamming", NULL};
 static const char *const durability_names[] = {"sync", "batched", "none", NULL};
+static const char *const dtype_names[] = {"f32", "f16", "int8", "binary", NULL};
+static const char *const originals_names[] = {"memory", "storage", NULL};
 
 /* (path?, options?) -> open_args. A first argument that is an object is the options (in memory). */
 static int parse_open(napi_env env, size_t argc, napi_value *argv, open_args *a)
 {
     static const char *const known[] = {"dim", "dimensions", "metric", "M", "efConstruction", "efSearch",
                                         "capacity", "durability", "batchWindowMs", "threads", "seed",
-                                        "readonly", "existing", NULL};
+                                        "readonly", "existing", "dtype", "originals", NULL};
     memset(a, 0, sizeof *a);
     qz_open_options_init(&a->o, sizeof a->o);
     napi_value pathv = argc > 0 ? argv[0] : NULL, opts = argc > 1 ? argv[1] : NULL;
@@ -146,7 +148,7 @@ static int parse_open(napi_env env, size_t argc, napi_value *argv, open_args *a)
     if (qzn_get_opts(env, opts, "options", &present)) return -1;
     if (!present) return 0;
     if (qzn_check_keys(env, opts, "open options", known)) return -1;
-    uint32_t dim = 0, dims = 0, cap = 0;
+    uint32_t dim = 0, dims = 0, cap = 0, originals = 0;
     int ro, ex;
     if (get_u32(env, opts, "dim", &dim) || get_u32(env, opts, "dimensions", &dims)) return -1;
     if (dim && dims && dim != dims) return qzn_throw_msg(env, QZ_EINVAL, "options.dim %u and options.dimensions %u differ", dim, dims), -1;
@@ -156,10 +158,13 @@ static int parse_open(napi_env env, size_t argc, napi_value *argv, open_args *a)
         get_u32(env, opts, "M", &a->o.M) || get_u32(env, opts, "efConstruction", &a->o.ef_construction) ||
         get_u32(env, opts, "efSearch", &a->o.ef_search) || get_u32(env, opts, "capacity", &cap) ||
         get_u32(env, opts, "batchWindowMs", &a->o.batch_window_ms) || get_u32(env, opts, "threads", &a->o.threads) ||
-        get_bool(env, opts, "readonly", &ro) || get_bool(env, opts, "existing", &ex))
+        get_bool(env, opts, "readonly", &ro) || get_bool(env, opts, "existing", &ex) ||
+        get_name(env, opts, "dtype", dtype_names, QZ_DTYPE_F32, &a->o.dtype) ||
+        get_name(env, opts, "originals", originals_names, 0, &originals))
         return -1;
     a->o.initial_capacity = cap;
-    a->o.flags = (ro ? QZ_OPEN_READONLY : 0) | (ex ? QZ_OPEN_EXISTING : 0);
+    a->o.flags = (ro ? QZ_OPEN_READONLY : 0) | (ex ? QZ_OPEN_EXISTING : 0) |
+                 (originals ? QZ_OPEN_ORIGINALS_IN_STORAGE : 0);
     napi_value v;
     int has;
     if (qzn_get_prop(env, opts, "seed", &v, &has)) return -1;
@@ -405,6 +410,9 @@ static napi_value db_stats(napi_env env, napi_callback_info info)
     const char *m = qz_metric_name(st.metric);
     QZN_CALL(env, napi_create_string_utf8(env, m ? m : "unknown", NAPI_AUTO_LENGTH, &s));
     QZN_CALL(env, napi_set_named_property(env, o, "metric", s));
+    static const char *const dtype_of[] = {"f32", "f32", "f16", "int8", "binary"};
+    QZN_CALL(env, napi_create_string_utf8(env, st.dtype < 5 ? dtype_of[st.dtype] : "unknown", NAPI_AUTO_LENGTH, &s));
+    QZN_CALL(env, napi_set_named_property(env, o, "dtype", s));
     QZN_CALL(env, napi_create_string_utf8(env, st.simd, strnlen(st.simd, sizeof st.simd), &s));
     QZN_CALL(env, napi_set_named_property(env, o, "simd", s));
     return o;

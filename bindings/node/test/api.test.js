@@ -158,3 +158,31 @@ test('the five-line example at the top of README.md runs as printed', (t) => {
   assert.equal(db.closed, true);
   assert.ok(fs.existsSync(path.join(dir, 'data.mdb')));
 });
+
+test('quantized directories keep their originals in memory or in storage, with exact distances either way', (t) => {
+  const dim = 16;
+  const n = 500;
+  const data = dataset(n, dim, 5, 21);
+  const mem = {};
+  for (const originals of ['memory', 'storage']) {
+    const db = new Database(path.join(tmpdir(t), originals), { dim, metric: 'l2', dtype: 'int8', originals, durability: 'none' });
+    db.insertBatch(Array.from({ length: n }, (_, i) => i), data);
+    db.flush();
+    assert.equal(db.stats().dtype, 'int8');
+    const r = db.search(row(data, dim, 7), 5);
+    assert.equal(Number(r.ids[0]), 7);
+    for (let j = 0; j < 5; j++) {
+      const v = row(data, dim, Number(r.ids[j]));
+      let d = 0;
+      for (let i = 0; i < dim; i++) d += (v[i] - data[7 * dim + i]) ** 2;
+      assert.ok(Math.abs(r.distances[j] - d) < 1e-4 * (1 + d), `distance ${j} is exact`);
+    }
+    assert.deepEqual(Array.from(db.get(123).vector), Array.from(row(data, dim, 123)));
+    mem[originals] = db.stats().memoryBytes;
+    db.close();
+  }
+  assert.ok(mem.storage + n * dim * 4 <= mem.memory + n * 16, `memory ${mem.storage} vs ${mem.memory}`);
+  assert.throws(() => new Database({ dim, dtype: 'int8', originals: 'storage' }), /in-memory/);
+  assert.throws(() => new Database(path.join(tmpdir(t), 'f32'), { dim, originals: 'storage' }), /QZ_OPEN_ORIGINALS_IN_STORAGE/);
+  assert.throws(() => new Database(path.join(tmpdir(t), 'x'), { dim, dtype: 'int9' }), /dtype/);
+});
