@@ -255,6 +255,13 @@ for m in cosine l2 ip hamming; do
     expect_rc "create --metric $m" 0 "$Q" create "db-$m" --dim 8 --metric "$m"
     expect_match "stats names the metric $m" "^metric: +$m\$" "$("$Q" stats "db-$m")"
 done
+for t in f16 int8 binary; do
+    expect_rc "create --dtype $t" 0 "$Q" create "db-$t" --dim 8 --metric l2 --dtype "$t"
+    expect_match "stats names the dtype $t" "^dtype: +$t\$" "$("$Q" stats "db-$t")"
+done
+expect_rc "an unknown dtype is a usage error" 2 "$Q" create db5 --dim 8 --dtype int4
+expect_match "the usage error names the dtypes" "int4' must be f32, f16, int8 or binary" "$ERR"
+expect_rc "a quantized dtype under hamming is refused" 1 "$Q" create db6 --dim 8 --metric hamming --dtype int8
 
 # ---- JSON on cJSON: float round trip, exact ids, errors that change nothing ----
 

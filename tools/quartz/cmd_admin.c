@@ -16,12 +16,14 @@ const char cli_usage_create[] =
     "Options:\n"
     "      --dim N               vector dimension, 1..65536 (required)\n"
     "      --metric NAME         cosine (default), l2, ip or hamming\n"
+    "      --dtype NAME          element type of the codes the graph is searched on:\n"
+    "                            f32 (default), f16, int8 or binary (not with hamming)\n"
     "      --M N                 links per node on upper layers, 2..256 (default 16)\n"
     "      --ef-construction N   candidate list while inserting, 1..100000 (default 200)\n"
     "      --durability MODE     sync, batched (default) or none, for this command\n"
     "  -h, --help                show this help\n"
     "\n"
-    "The metric, M and ef-construction are stored; later opens use them.\n";
+    "The metric, dtype, M and ef-construction are stored; later opens use them.\n";
 
 const char cli_usage_stats[] =
     "Usage: quartz stats DIR [--json]\n"
@@ -77,7 +79,8 @@ static int opt_durability(const cli_args *a, uint32_t *out)
 int cmd_create(int argc, char **argv)
 {
     static const cli_opt opts[] = {
-        {"dim", 0, 1}, {"metric", 0, 1}, {"M", 0, 1}, {"ef-construction", 0, 1}, {"durability", 0, 1},
+        {"dim", 0, 1}, {"metric", 0, 1}, {"dtype", 0, 1}, {"M", 0, 1}, {"ef-construction", 0, 1},
+        {"durability", 0, 1},
     };
     cli_args a;
     int rc = cli_parse(&a, "create", cli_usage_create, opts, sizeof opts / sizeof opts[0], argc, argv);
@@ -101,6 +104,18 @@ int cmd_create(int argc, char **argv)
     if (m && cli_parse_metric(m, &o.metric) < 0) {
         rc = cli_usage_error(a.cmd, "--metric '%s' must be %s", m, cli_metric_list());
         goto out;
+    }
+    const char *dt = cli_get(&a, "dtype");
+    if (dt) {
+        static const char *const names[] = {"f32", "f16", "int8", "binary"};
+        static const uint32_t values[] = {QZ_DTYPE_F32, QZ_DTYPE_F16, QZ_DTYPE_INT8, QZ_DTYPE_BINARY};
+        size_t i = 0;
+        while (i < 4 && strcmp(dt, names[i]) != 0) i++;
+        if (i == 4) {
+            rc = cli_usage_error(a.cmd, "--dtype '%s' must be f32, f16, int8 or binary", dt);
+            goto out;
+        }
+        o.dtype = values[i];
     }
 
     int empty = cli_dir_is_empty(dir);
