@@ -18,7 +18,7 @@ typedef struct qzw {
 } qzw;
 
 EMSCRIPTEN_KEEPALIVE int qzw_open(int host, uint32_t dims, uint32_t metric, uint32_t M, uint32_t efc, uint32_t efs,
-                                  uint32_t flags, uint32_t initial_capacity, qzw **out);
+                                  uint32_t flags, uint32_t initial_capacity, uint32_t dtype, qzw **out);
 EMSCRIPTEN_KEEPALIVE int qzw_close(qzw *w);
 EMSCRIPTEN_KEEPALIVE qz_db *qzw_db(qzw *w);
 EMSCRIPTEN_KEEPALIVE int qzw_search(qzw *w, const float *q, size_t dims, size_t k, uint32_t ef, uint64_t *ids,
@@ -33,7 +33,7 @@ EMSCRIPTEN_KEEPALIVE int qzw_stats(qzw *w, double *out);
  * SYNC durability (a write returns once the store committed it) and one
  * thread (this build has none to start). */
 int qzw_open(int host, uint32_t dims, uint32_t metric, uint32_t M, uint32_t efc, uint32_t efs, uint32_t flags,
-             uint32_t initial_capacity, qzw **out)
+             uint32_t initial_capacity, uint32_t dtype, qzw **out)
 {
     *out = NULL;
     qzw *w = calloc(1, sizeof *w);
@@ -46,6 +46,7 @@ int qzw_open(int host, uint32_t dims, uint32_t metric, uint32_t M, uint32_t efc,
     o.ef_construction = efc;
     o.ef_search = efs;
     o.initial_capacity = initial_capacity;
+    o.dtype = dtype;
     o.durability = QZ_DURABILITY_SYNC;
     o.threads = 1;
     int rc;
@@ -98,7 +99,7 @@ int qzw_search_ids(qzw *w, const float *q, size_t dims, size_t k, uint32_t ef, c
     return qz_db_search(w->db, q, dims, k, &p, ids, dist, found);
 }
 
-/* dims, metric, M, efc, efs, count, deleted, capacity, memory_bytes, open_reinserted */
+/* dims, metric, M, efc, efs, count, deleted, capacity, memory_bytes, open_reinserted, dtype */
 int qzw_stats(qzw *w, double *out)
 {
     qz_stats s;
@@ -116,5 +117,6 @@ int qzw_stats(qzw *w, double *out)
     out[7] = (double)s.capacity;
     out[8] = (double)s.memory_bytes;
     out[9] = (double)s.open_reinserted;
+    out[10] = s.dtype;
     return QZ_OK;
 }

@@ -31,7 +31,9 @@ export const Metric = Object.freeze({ cosine: 1, l2: 2, ip: 3, hamming: 4 });
 const METRIC_NAME = { 1: 'cosine', 2: 'l2', 3: 'ip', 4: 'hamming' };
 
 export const Param = Object.freeze({ EF_SEARCH: 1, CHECKPOINT_WRITES: 2, CHECKPOINT_MS: 3 });
-export const OPEN_READONLY = 1, OPEN_EXISTING = 2;
+export const OPEN_READONLY = 1, OPEN_EXISTING = 2, OPEN_ORIGINALS_IN_STORAGE = 4;
+export const Dtype = { f32: 1, f16: 2, int8: 3, binary: 4 };
+const DTYPE_NAME = { 0: 'f32', 1: 'f32', 2: 'f16', 3: 'int8', 4: 'binary' };
 export const MAX_K = 10000, MAX_EF = 100000, MAX_METADATA = 16 * 1024 * 1024, MAX_KEY = 511;
 
 export class QuartzError extends Error {
@@ -133,6 +135,10 @@ export class Quartz {
    * (MapStore, SqlStore, or any object with get/scan/apply). options:
    * dimensions (required for a new one), metric ('cosine'|'l2'|'ip'|'hamming'
    * or its number), M, efConstruction, efSearch, readonly, existing,
+   * dtype ('f32' default, 'f16', 'int8', 'binary': the codes the graph is
+   * searched on, re-ranked on the f32 originals), originals ('memory'
+   * default, or 'storage': an f16/int8 index keeps only its codes in linear
+   * memory and reads the originals from the store for re-ranking and get),
    * initialCapacity (vectors to reserve room for; by default as many as fit
    * in 4 MiB, between 16 and 1024, so a wide index does not take the whole
    * linear memory before its first insert).
@@ -144,7 +150,16 @@ export class Quartz {
       if (!(metric in Metric)) throw new QuartzError(Status.EINVAL, `unknown metric "${metric}"`);
       metric = Metric[metric];
     }
-    const flags = (options.readonly ? OPEN_READONLY : 0) | (options.existing ? OPEN_EXISTING : 0);
+    let dtype = options.dtype ?? 0;
+    if (typeof dtype === 'string') {
+      if (!(dtype in Dtype)) throw new QuartzError(Status.EINVAL, `unknown dtype "${dtype}"`);
+      dtype = Dtype[dtype];
+    }
+    const originals = options.originals ?? 'memory';
+    if (originals !== 'memory' && originals !== 'storage')
+      throw new QuartzError(Status.EINVAL, `originals must be "memory" or "storage", not "${originals}"`);
+    const flags = (options.readonly ? OPEN_READONLY : 0) | (options.existing ? OPEN_EXISTING : 0) |
+      (originals === 'storage' ? OPEN_ORIGINALS_IN_STORAGE : 0);
     const dims = options.dimensions >>> 0;
     const initcap = options.initialCapacity ??
       (dims ? Math.max(16, Math.min(1024, Math.floor((4 << 20) / (dims * 4)))) : 0);
@@ -153,7 +168,7 @@ export class Quartz {
     try {
       const out = s.alloc(4);
       const rc = M._qzw_open(handle, dims, metric >>> 0, (options.M ?? 0) >>> 0,
-        (options.efConstruction ?? 0) >>> 0, (options.efSearch ?? 0) >>> 0, flags, initcap >>> 0, out);
+        (options.efConstruction ?? 0) >>> 0, (options.efSearch ?? 0) >>> 0, flags, initcap >>> 0, dtype >>> 0, out);
       if (rc < 0) {
         if (handle) this.host.close(handle);
         this.check(rc);
@@ -317,12 +332,13 @@ export class QuartzIndex {
     this._live();
     const s = new Scratch(this.M);
     try {
-      const p = s.alloc(10 * 8);
+      const p = s.alloc(11 * 8);
       this.qz.check(this.M._qzw_stats(this.w, p));
-      const a = new Float64Array(this.M.HEAPU8.buffer, p, 10);
+      const a = new Float64Array(this.M.HEAPU8.buffer, p, 11);
       return {
         dimensions: a[0], metric: METRIC_NAME[a[1]] || String(a[1]), M: a[2], efConstruction: a[3], efSearch: a[4],
         count: a[5], deleted: a[6], capacity: a[7], memoryBytes: a[8], openReinserted: a[9], simd: this.qz.simd,
+        dtype: DTYPE_NAME[a[10]] || String(a[10]),
       };
     } finally { s.free(); }
   }

@@ -183,6 +183,45 @@ test('map backend: a write is committed when the call returns; reopen loads it',
   re.close();
 });
 
+test('map backend: int8 with originals in storage re-ranks on the stored originals, exactly', () => {
+  const d = 32, n = 600, v = randVecs(n, d, 23);
+  const ids = BigUint64Array.from({ length: n }, (_, i) => BigInt(i));
+  const exact = (i, j) => {
+    let s = 0;
+    for (let c = 0; c < d; c++) s += (v[i * d + c] - v[j * d + c]) ** 2;
+    return s;
+  };
+  const mem = {};
+  for (const originals of ['memory', 'storage']) {
+    const st = new MapStore();
+    const ix = qz.open(st, { dimensions: d, metric: 'l2', dtype: 'int8', originals, initialCapacity: n });
+    ix.insertBatch(ids, v);
+    assert.equal(ix.stats().dtype, 'int8');
+    for (let i = 0; i < 50; i++) {
+      const r = ix.search(v.subarray(i * d, (i + 1) * d), 5);
+      assert.equal(r.ids[0], BigInt(i));
+      for (let j = 0; j < 5; j++) {
+        const e = exact(i, Number(r.ids[j]));
+        assert.ok(Math.abs(r.distances[j] - e) < 1e-4 * (1 + e), `distance ${r.distances[j]} vs exact ${e}`);
+      }
+    }
+    assert.deepEqual(Array.from(ix.get(321n).vector), Array.from(v.subarray(321 * d, 322 * d)));
+    mem[originals] = ix.stats().memoryBytes;
+    ix.close();
+    // reopened over the same store, the originals still come from it
+    const re = qz.open(st, { originals });
+    assert.equal(re.stats().openReinserted, 0);
+    assert.deepEqual(Array.from(re.get(599n).vector), Array.from(v.subarray(599 * d, 600 * d)));
+    assert.equal(re.search(v.subarray(0, d), 1).ids[0], 0n);
+    re.close();
+  }
+  assert.ok(mem.storage + n * d * 4 <= mem.memory + n * 16, `memory ${mem.storage} vs ${mem.memory}`);
+  throwsCode(() => qz.open(null, { dimensions: d, dtype: 'int8', originals: 'storage' }), Status.EINVAL, /in-memory/);
+  throwsCode(() => qz.open(new MapStore(), { dimensions: d, originals: 'storage' }), Status.EINVAL,
+    /QZ_OPEN_ORIGINALS_IN_STORAGE/);
+  throwsCode(() => qz.open(new MapStore(), { dimensions: d, dtype: 'int4' }), Status.EINVAL, /dtype/);
+});
+
 test('map backend: an index dropped without close (a lost isolate) keeps every acknowledged write', async () => {
   const st = new MapStore();
   const d = 8, v = randVecs(200, d, 5);
