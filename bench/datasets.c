@@ -318,6 +318,23 @@ typedef struct gt_job {
     pthread_mutex_t mu;
 } gt_job;
 
+/* Put (d, id) at position i of the max-heap hd/hi of m entries, moving it
+ * down past larger children: the heap's hole at i is filled. */
+static void heap_sift_down(double *hd, int32_t *hi, size_t m, size_t i, double d, int32_t id)
+{
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= m) break;
+        if (c + 1 < m && hd[c + 1] > hd[c]) c++;
+        if (hd[c] <= d) break;
+        hd[i] = hd[c];
+        hi[i] = hi[c];
+        i = c;
+    }
+    hd[i] = d;
+    hi[i] = id;
+}
+
 /* Exact top-k of one query over the first n base rows: a max-heap of k. */
 static void gt_one(gt_job *j, size_t qi, double *hd, int32_t *hi)
 {
@@ -326,48 +343,24 @@ static void gt_one(gt_job *j, size_t qi, double *hd, int32_t *hi)
     size_t m = 0, k = j->k;
     for (size_t b = 0; b < j->n; b++) {
         double d = bench_true_distance(ds->metric, q, ds->base.data + b * ds->base.dim, ds->base.dim);
-        if (m == k && d >= hd[0]) continue;
-        size_t i;
         if (m < k) { /* sift up */
-            i = m++;
+            size_t i = m++;
             while (i > 0 && hd[(i - 1) / 2] < d) {
                 hd[i] = hd[(i - 1) / 2];
                 hi[i] = hi[(i - 1) / 2];
                 i = (i - 1) / 2;
             }
-        } else { /* replace the root, sift down */
-            i = 0;
-            for (;;) {
-                size_t c = 2 * i + 1;
-                if (c >= m) break;
-                if (c + 1 < m && hd[c + 1] > hd[c]) c++;
-                if (hd[c] <= d) break;
-                hd[i] = hd[c];
-                hi[i] = hi[c];
-                i = c;
-            }
+            hd[i] = d;
+            hi[i] = (int32_t)b;
+        } else if (d < hd[0]) { /* replace the largest */
+            heap_sift_down(hd, hi, m, 0, d, (int32_t)b);
         }
-        hd[i] = d;
-        hi[i] = (int32_t)b;
     }
-    /* heap -> ascending: pop the largest to the back */
+    /* heap -> ascending: move the largest to the back, one at a time */
     for (size_t e = m; e-- > 1;) {
         double td = hd[0];
         int32_t ti = hi[0];
-        double ld = hd[e];
-        int32_t li = hi[e];
-        size_t i = 0;
-        for (;;) {
-            size_t c = 2 * i + 1;
-            if (c >= e) break;
-            if (c + 1 < e && hd[c + 1] > hd[c]) c++;
-            if (hd[c] <= ld) break;
-            hd[i] = hd[c];
-            hi[i] = hi[c];
-            i = c;
-        }
-        hd[i] = ld;
-        hi[i] = li;
+        heap_sift_down(hd, hi, e, 0, hd[e], hi[e]);
         hd[e] = td;
         hi[e] = ti;
     }

@@ -272,7 +272,8 @@ static inline const void *qz__space_vec(const qz__hnsw *h, const qz__space *sp, 
 {
     return sp->in_orig ? (const void *)(h->orig + (size_t)slot * h->vec_bytes) : qz__node_vec(h, slot);
 }
-/* The record form (original) of `slot`. */
+/* The record form (original) of `slot`, where the index holds it: not with
+ * orig_external (use qz__hnsw_originals()). */
 static inline const void *qz__node_rec(const qz__hnsw *h, uint32_t slot) { return qz__space_vec(h, &h->xs, slot); }
 /* -------- hnsw_orig.c: the originals of a quantized index -------- */
 /* Where an index with orig_external reads the originals it does not hold. */
