@@ -422,9 +422,8 @@ int qz__engine_apply(qz_db *db, qz__op *ops, size_t n, uint32_t mode)
          * sticks, and every later write fails the same way. */
         if (rc < 0) rc = qz__journal_fail(db->journal, rc, "making an applied write durable");
     }
-    /* originals kept until the backend holds them (QZ__CFG_ORIG_STORAGE):
-     * a SYNC journal without a log applied them inside the wait */
-    if (vec_writes && !loading) qz__hnsw_unpin(db->index, qz__journal_applied_seq(db->journal));
+    /* a SYNC journal without a log applied the writes inside the wait */
+    if (vec_writes && !loading) qz__engine_unpin(db);
 
     /* 7. triggers */
     if (vec_writes && !loading) {

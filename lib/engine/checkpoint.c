@@ -82,7 +82,7 @@ void qz__engine_maybe_checkpoint(qz_db *db)
 void qz__engine_tick(void *arg)
 {
     qz_db *db = arg;
-    qz__hnsw_unpin(db->index, qz__journal_applied_seq(db->journal)); /* a cycle applied records */
+    qz__engine_unpin(db); /* a cycle applied records */
     uint64_t first = atomic_load(&db->first_unsaved_ns);
     if (first && qz__now_ns() - first >= (uint64_t)__atomic_load_n(&db->cfg.ckpt_ms, __ATOMIC_RELAXED) * 1000000u) try_checkpoint(db);
 }
@@ -92,7 +92,7 @@ int qz__engine_flush(qz_db *db)
     if (db->readonly) return QZ_OK;
     QZ_CHECK(qz__journal_flush(db->journal));
     if (!db->persist_vectors) return QZ_OK;
-    qz__hnsw_unpin(db->index, qz__journal_applied_seq(db->journal));
+    qz__engine_unpin(db);
     if (atomic_load(&db->index->n_deleted)) QZ_CHECK(qz__engine_compact(db));
     return qz__engine_checkpoint(db);
 }

@@ -144,6 +144,10 @@ int qz__engine_get(qz_db *db, uint64_t id, float *vector, void *meta, size_t met
 /* The index's fetch (qz__orig_fetch_fn) for QZ__CFG_ORIG_STORAGE: the journal's point reads. */
 int qz__engine_fetch_originals(void *user, size_t n, const uint64_t *labels, const uint64_t *seqs, void *const *dst,
                                unsigned char *ok);
+/* QZ__CFG_ORIG_STORAGE: drop the pinned originals of every write the
+ * backend holds now (the journal's applied sequence). Nothing at all, not
+ * even the journal's lock, for other databases. */
+void qz__engine_unpin(qz_db *db);
 int qz__engine_contains(qz_db *db, uint64_t id);
 /* query is the user's float vector (already checked). */
 /* oversample 0: the dtype's default (quantized databases re-rank k * oversample). */

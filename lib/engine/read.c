@@ -23,6 +23,11 @@ int qz__engine_fetch_originals(void *user, size_t n, const uint64_t *labels, con
     return qz__journal_read_vectors(db->journal, n, labels, seqs, db->index->vec_bytes, dst, ok);
 }
 
+void qz__engine_unpin(qz_db *db)
+{
+    if (db->index->orig_external) qz__hnsw_unpin(db->index, qz__journal_applied_seq(db->journal));
+}
+
 /* The original of a LIVE slot whose index keeps no originals (caller holds
  * `resize` shared): pinned, or the storage's record of the slot's write. */
 static int original_of(qz_db *db, uint32_t slot, uint64_t id, float *vector)

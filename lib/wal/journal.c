@@ -960,6 +960,28 @@ typedef struct ov_list {
     size_t n, cap;
 } ov_list;
 
+/* An overlay value (u64 seq, u8 flags, payload) as an entry. */
+static ov_ent ov_decode(const void *k, size_t kl, const void *v, size_t vl)
+{
+    const unsigned char *p = v;
+    return (ov_ent){k, p + OV_HDR, kl, vl - OV_HDR, qz__get_u64le(p), (p[8] & OV_TOMB) != 0};
+}
+
+/* The vector record of one id given its overlay entry (NULL: none) and its
+ * backend value (NULL: none): the overlay's, unless the backend's is newer
+ * (a read-only handle racing a live writer). NULL when the id has none (a
+ * tombstone, or neither). */
+static const unsigned char *vec_pick(const ov_ent *ov, const unsigned char *lv, size_t lvlen, size_t *rlen)
+{
+    if (ov && lv && lvlen >= 8 && qz__get_u64le(lv) > ov->seq) ov = NULL;
+    if (ov) {
+        *rlen = ov->vlen;
+        return ov->tomb ? NULL : ov->val;
+    }
+    *rlen = lvlen;
+    return lv;
+}
+
 static int ov_collect_fn(const void *k, size_t kl, const void *v, size_t vl, void *user)
 {
     ov_list *l = user;
@@ -971,8 +993,7 @@ static int ov_collect_fn(const void *k, size_t kl, const void *v, size_t vl, voi
         l->e = ne;
         l->cap = nc;
     }
-    const unsigned char *p = v;
-    l->e[l->n++] = (ov_ent){k, p + OV_HDR, kl, vl - OV_HDR, qz__get_u64le(p), (p[8] & OV_TOMB) != 0};
+    l->e[l->n++] = ov_decode(k, kl, v, vl);
     return 0;
 }
 
@@ -1038,15 +1059,9 @@ static int vec_merge_fn(const void *key, size_t klen, const ov_ent *ov, const un
     vec_scan_ctx *c = user;
     if (klen != 8) return qz__err(QZ_ECORRUPT, "vectors table holds a key of %zu bytes (ids are 8)", klen);
     uint64_t id = qz__get_u64be(key);
-    /* Read-only handle racing a live writer: the newer of the two wins. */
-    if (ov && lv && lvlen >= 8 && qz__get_u64le(lv) > ov->seq) ov = NULL;
-    const unsigned char *rec = lv;
-    size_t rlen = lvlen;
-    if (ov) {
-        if (ov->tomb) return 0;
-        rec = ov->val;
-        rlen = ov->vlen;
-    }
+    size_t rlen = 0;
+    const unsigned char *rec = vec_pick(ov, lv, lvlen, &rlen);
+    if (!rec) return 0;
     uint64_t seq = 0;
     const void *vec = NULL, *meta = NULL;
     uint32_t vb = 0, ml = 0;
@@ -1068,40 +1083,28 @@ int qz__journal_scan_vectors(qz__journal *j, qz__journal_vector_fn fn, void *use
 uint64_t qz__journal_applied_seq(qz__journal *j) { return j->wal ? qz__wal_applied_seq(j->wal) : UINT64_MAX; }
 
 /* One vector record under id, from the read-only overlay (the log's
- * records) or the backend. 1 found (*rec, *rlen valid for the transaction),
- * 0 absent or deleted, < 0 error. */
+ * records) or the backend, chosen as scan_vectors chooses. 1 found (*rec,
+ * *rlen valid for the transactions), 0 absent or deleted, < 0 error. */
 static int vec_lookup(qz__journal *j, qz_storage_txn *ot, qz_storage_txn *lt, const unsigned char key[8],
                       const unsigned char **rec, size_t *rlen)
 {
-    const void *v = NULL;
-    size_t vl = 0;
-    uint64_t ovseq = 0;
+    const void *v = NULL, *bv = NULL;
+    size_t vl = 0, bvl = 0;
+    ov_ent ov;
     int have_ov = 0;
     if (ot) {
         int rc = j->vecov->get(j->vecov, ot, QZ_TABLE_VECTORS, key, 8, &v, &vl);
         if (rc < 0 && rc != QZ_ENOTFOUND) return rc;
         if (rc == QZ_OK) {
             if (vl < OV_HDR) return qz__err(QZ_ECORRUPT, "journal: malformed overlay entry");
+            ov = ov_decode(key, 8, v, vl);
             have_ov = 1;
-            ovseq = qz__get_u64le(v);
         }
     }
-    const void *bv = NULL;
-    size_t bvl = 0;
     int rc = j->st->get(j->st, lt, QZ_TABLE_VECTORS, key, 8, &bv, &bvl);
     if (rc < 0 && rc != QZ_ENOTFOUND) return rc;
-    int have_b = rc == QZ_OK;
-    /* as in scan_vectors: a read-only handle racing a live writer takes the newer */
-    if (have_ov && !(have_b && bvl >= 8 && qz__get_u64le(bv) > ovseq)) {
-        if (((const unsigned char *)v)[8] & OV_TOMB) return 0;
-        *rec = (const unsigned char *)v + OV_HDR;
-        *rlen = vl - OV_HDR;
-        return 1;
-    }
-    if (!have_b) return 0;
-    *rec = bv;
-    *rlen = bvl;
-    return 1;
+    *rec = vec_pick(have_ov ? &ov : NULL, rc == QZ_OK ? bv : NULL, rc == QZ_OK ? bvl : 0, rlen);
+    return *rec != NULL;
 }
 
 int qz__journal_read_vectors(qz__journal *j, size_t n, const uint64_t *ids, const uint64_t *seqs, size_t vec_bytes,
