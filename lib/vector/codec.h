@@ -183,10 +183,13 @@ static inline void qz__sq8_encode(const float *x, size_t n, void *out)
     }
     double range = (double)hi - (double)lo;
     double s = range > 0 ? range / 255.0 : 0.0;
+    /* a multiply per component, not a divide: queries are encoded too, and
+     * on 784-d MNIST the divides were 7% of a search */
+    double inv = range > 0 ? 255.0 / range : 0.0;
     uint8_t *q = (uint8_t *)out + QZ__SQ8_HEADER;
     double sum = 0, sum2 = 0;
     for (size_t i = 0; i < n; i++) {
-        double t = s > 0 ? ((double)x[i] - lo) / s : 0.0;
+        double t = ((double)x[i] - lo) * inv;
         long v = (long)(t + 0.5);
         if (v < 0) v = 0;
         if (v > 255) v = 255;
