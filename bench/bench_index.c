@@ -12,8 +12,10 @@
  *
  * Two options of its own, taken out of argv before the shared parser sees
  * the rest: --dtype f32|f16|int8|binary (qz_open_options.dtype; the CSV's
- * engine column then reads "quartz-<dtype>") and --oversample N
- * (qz_search_params.oversample; 0 = the dtype's default), and
+ * engine column then reads "quartz-<dtype>") and --oversample N[,N...]
+ * (qz_search_params.oversample; 0 = the dtype's default; with a list, the
+ * ef sweep runs once per value on the same index, and the CSV's oversample
+ * column tells the rows apart), and
  * --originals memory|storage. With "storage" (f16, int8) the database is a
  * directory under $TMPDIR (default /var/tmp) opened with
  * QZ_OPEN_ORIGINALS_IN_STORAGE and durability NONE: the build is the
@@ -78,7 +80,10 @@ static int parse_dtype(const char *s, uint32_t *out)
 }
 
 /* Take --dtype, --oversample and --originals (both "--opt v" and "--opt=v") out of argv. */
-static int take_own_args(int *argc, char **argv, uint32_t *dtype, uint32_t *oversample, int *stored)
+#define MAX_OVERSAMPLES 16
+
+static int take_own_args(int *argc, char **argv, uint32_t *dtype, uint32_t *oversample, size_t *n_oversample,
+                         int *stored)
 {
     int w = 1;
     for (int i = 1; i < *argc; i++) {
@@ -105,13 +110,20 @@ static int take_own_args(int *argc, char **argv, uint32_t *dtype, uint32_t *over
             }
             *stored = !strcmp(v, "storage");
         } else if (which == 2) {
-            char *end;
-            unsigned long x = strtoul(v, &end, 10);
-            if (*end || x > QZ_MAX_OVERSAMPLE) {
-                fprintf(stderr, "bench_index: --oversample expects 0..%u, got '%s'\n", QZ_MAX_OVERSAMPLE, v);
-                return -1;
+            const char *p = v;
+            *n_oversample = 0;
+            for (;;) {
+                char *end;
+                unsigned long x = strtoul(p, &end, 10);
+                if (end == p || (*end && *end != ',') || x > QZ_MAX_OVERSAMPLE || *n_oversample == MAX_OVERSAMPLES) {
+                    fprintf(stderr, "bench_index: --oversample expects up to %d values 0..%u, comma-separated, got '%s'\n",
+                            MAX_OVERSAMPLES, QZ_MAX_OVERSAMPLE, v);
+                    return -1;
+                }
+                oversample[(*n_oversample)++] = (uint32_t)x;
+                if (!*end) break;
+                p = end + 1;
             }
-            *oversample = (uint32_t)x;
         } else {
             argv[w++] = argv[i];
         }
@@ -153,7 +165,8 @@ static void remove_dir(const char *dir)
 
 int main(int argc, char **argv)
 {
-    uint32_t dtype = 0, oversample = 0;
+    uint32_t dtype = 0, oversample[MAX_OVERSAMPLES] = {0};
+    size_t n_oversample = 1, j;
     int stored = 0;
     char engine_name[48], dir[512] = "";
     int64_t anon0;
@@ -173,7 +186,7 @@ int main(int argc, char **argv)
     size_t i;
     int rc;
 
-    if (take_own_args(&argc, argv, &dtype, &oversample, &stored) < 0) return 2;
+    if (take_own_args(&argc, argv, &dtype, oversample, &n_oversample, &stored) < 0) return 2;
     snprintf(engine_name, sizeof engine_name, dtype ? "quartz-%s%s" : "quartz",
              dtype == 1 ? "f32" : dtype == 2 ? "f16" : dtype == 3 ? "int8" : "binary", stored ? "-stored" : "");
     if (stored && dtype != 2 && dtype != 3) {
@@ -262,22 +275,28 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "info: engine=%s version=%s dataset=%s n=%zu dim=%zu metric=%s build_s=%.3f "
             "rss_delta_bytes=%lld qz_stats.memory_bytes=%llu max_level=%u simd=%.16s threads=%u dtype=%u "
-            "oversample=%u originals=%s flush_s=%.3f rss_anon_delta_bytes=%lld\n",
+            "oversample=%u%s originals=%s flush_s=%.3f rss_anon_delta_bytes=%lld\n",
             engine_name, qz_version_string(), ds.name, ds.base.n, ds.base.dim, bench_metric_name(o.metric), b.build_s,
             (long long)b.memory_bytes, (unsigned long long)st.memory_bytes, st.max_level, st.simd,
-            o.threads, st.dtype, oversample, stored ? "storage" : "memory", flush_s,
+            o.threads, st.dtype, oversample[0], n_oversample > 1 ? ",..." : "", stored ? "storage" : "memory", flush_s,
             (long long)(bench_status_bytes("RssAnon") - anon0));
 
     e.name = engine_name;
     qe.db = db;
     qe.dims = ds.base.dim;
-    qe.oversample = oversample;
     e.ctx = &qe;
     e.search = qz_search_cb;
     e.set_ef = NULL; /* ef travels with each qz_db_search() call */
     e.counters = qz_counters_cb;
     qz__hnsw_search_counters(1, NULL);
-    rc = bench_run_searches(&o, &ds, &e, &b, stdout);
+    /* One sweep of the ef values per oversampling factor, on the same
+     * index; each row says its factor (0: the dtype's default). */
+    for (j = 0, rc = 0; j < n_oversample && rc == 0; j++) {
+        qe.oversample = oversample[j];
+        e.oversample = oversample[j];
+        rc = bench_run_searches(&o, &ds, &e, &b, stdout);
+        o.header = 0;
+    }
     if (stored)
         fprintf(stderr, "info: after the searches RssAnon grew %lld bytes, RssFile is %lld bytes (LMDB pages read)\n",
                 (long long)(bench_status_bytes("RssAnon") - anon0), (long long)bench_status_bytes("RssFile"));

@@ -34,7 +34,7 @@ import sys
 import threading
 
 HEADER = ("dataset,engine,n,dim,metric,threads,M,ef_construction,ef,recall_at_10,"
-          "qps,p50_us,p99_us,build_s,memory_bytes").split(",")
+          "qps,p50_us,p99_us,build_s,memory_bytes,oversample").split(",")
 ENGINES = {"quartz": "bench_index", "hnswlib": "peer_hnswlib"}
 TARGETS = (0.90, 0.95, 0.99)
 DTYPES = ("f32", "f16", "int8", "binary", "f16-stored", "int8-stored")
@@ -142,8 +142,15 @@ def ratio(a, b):
     return f"{a / b:.2f}"
 
 
+def row_os(r):
+    """The row's oversampling factor (0: none or the dtype's default; CSVs
+    written before the column existed have none)."""
+    return int(r.get("oversample") or 0)
+
+
 def best_qps(rows, engine, target):
-    """Highest single-thread QPS among ef values with recall >= target."""
+    """Highest single-thread QPS among the (ef, oversample) settings with
+    recall >= target: (qps, ef, oversample)."""
     best = None
     for r in rows:
         if r["engine"] != engine or int(r["threads"]) != 1:
@@ -151,7 +158,7 @@ def best_qps(rows, engine, target):
         if float(r["recall_at_10"]) + 1e-12 >= target:
             q = float(r["qps"])
             if best is None or q > best[0]:
-                best = (q, int(r["ef"]))
+                best = (q, int(r["ef"]), row_os(r))
     return best
 
 
@@ -228,7 +235,9 @@ def markdown(results, settings, infos, command, started):
                    " in-memory database, public API (qz_db_insert_batch, qz_db_search); quartz-<dtype> is"
                    " qz_open_options.dtype, f16/int8/binary walk codes and re-rank k * oversample"
                    " candidates on the f32 originals (oversample "
-                   + (str(settings.get("oversample")) if settings.get("oversample") else
+                   + (f"{{{settings.get('oversample')}}} for f16 and int8, swept like ef: a cell's"
+                      " setting is (ef, os); binary 16"
+                      if settings.get("oversample") not in (None, "", "0") else
                       "default: f16 2, int8 3, binary 16") + "; the candidate list is at least that, so"
                    " a row's effective ef is max(ef, 10 * oversample)); quartz-<dtype>-stored is the same"
                    " dtype in a directory under /var/tmp opened with QZ_OPEN_ORIGINALS_IN_STORAGE (the f32"
@@ -246,8 +255,9 @@ def markdown(results, settings, infos, command, started):
                   if settings.get("limit_base") else ""))
     out.append(f"- Command: `{command}`")
     out.append("")
-    out.append("QPS is single-thread (one query at a time), the best among the ef values whose "
-               "tie-aware recall@10 reaches the target (the ef is in brackets; n/a: no ef reached it). "
+    out.append("QPS is single-thread (one query at a time), the best among the settings whose "
+               "tie-aware recall@10 reaches the target (the ef, and the oversampling factor where it "
+               "was swept, in brackets; n/a: none reached it). "
                "Memory is the growth of resident memory (VmRSS) over the build, with the dataset "
                "already loaded; for the -stored engines it is the growth of RssAnon (the process's "
                "own memory: LMDB's file pages that re-ranking reads are the kernel's page cache, "
@@ -268,7 +278,7 @@ def markdown(results, settings, infos, command, started):
             out.append("")
         present = [e for e in engines if any(r["engine"] == e for r in rows)]
         peer = PEER if PEER in present else None
-        cell = lambda x: f"{fmt_int(x[0])} (ef {x[1]})" if x else "n/a"
+        cell = lambda x: (f"{fmt_int(x[0])} (ef {x[1]}" + (f", os {x[2]})" if x[2] else ")")) if x else "n/a"
         f_s = lambda x: f"{x:.2f}" if x is not None else "n/a"
         f_m = lambda x: f"{x / 1048576:.1f}" if x is not None else "n/a"
         head = "| engine |"
@@ -305,11 +315,11 @@ def markdown(results, settings, infos, command, started):
             out.append(f"![recall-QPS, {ds['name']}]({ds['png']})\n")
         if rows:
             out.append("All runs (threads > 1: that many searchers at once; latencies in microseconds):\n")
-            out.append("| engine | threads | ef | recall@10 | QPS | p50 | p99 |")
-            out.append("|---|---:|---:|---:|---:|---:|---:|")
+            out.append("| engine | threads | oversample | ef | recall@10 | QPS | p50 | p99 |")
+            out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
             for r in sorted(rows, key=lambda r: (engines.index(r["engine"]) if r["engine"] in engines
-                                                 else 9, int(r["threads"]), int(r["ef"]))):
-                out.append(f"| {r['engine']} | {r['threads']} | {r['ef']} | "
+                                                 else 9, int(r["threads"]), row_os(r), int(r["ef"]))):
+                out.append(f"| {r['engine']} | {r['threads']} | {row_os(r) or '-'} | {r['ef']} | "
                            f"{float(r['recall_at_10']):.4f} | {fmt_int(float(r['qps']))} | "
                            f"{float(r['p50_us']):.1f} | {float(r['p99_us']):.1f} |")
             out.append("")
@@ -367,8 +377,11 @@ def main():
     ap.add_argument("--engines", default="quartz,hnswlib", help="default: %(default)s")
     ap.add_argument("--dtypes", default=",".join(DTYPES),
                     help="quartz element types to run, each as engine quartz-<dtype> (default: %(default)s)")
-    ap.add_argument("--oversample", type=int, default=0,
-                    help="qz_search_params.oversample for quantized dtypes; 0 = their defaults")
+    ap.add_argument("--oversample", default="0",
+                    help="qz_search_params.oversample for the f16 and int8 engines, one value or a "
+                         "comma-separated list swept like ef (every ef at every factor, on the same index; "
+                         "the report takes the best setting per recall target); 0 = the dtype's default "
+                         "(default: %(default)s)")
     ap.add_argument("--png-dir", default=os.path.join(REPO, "bench", "results"),
                     help="folder for the recall-QPS charts, quant_<dataset>.png (default: %(default)s); "
                          "'' = none")
@@ -419,7 +432,8 @@ def main():
             return ",".join(str(v) for v in vals)
         # The parameters are what the CSV holds, not this command's defaults.
         settings.update(M=values("M"), efc=values("ef_construction"), ef=values("ef"),
-                        threads=max(int(r["threads"]) for r in rows), repeats=None, limit_queries=0)
+                        threads=max(int(r["threads"]) for r in rows), repeats=None, limit_queries=0,
+                        oversample=",".join(str(v) for v in sorted({row_os(r) for r in rows} - {0})) or "0")
         by_ds = {}
         for r in rows:
             by_ds.setdefault(r["dataset"], []).append(r)
@@ -467,8 +481,8 @@ def main():
                         eargs += ["--dtype", d[:-len("-stored")], "--originals", "storage"]
                     else:
                         eargs += ["--dtype", d]
-                    if a.oversample:
-                        eargs += ["--oversample", str(a.oversample)]
+                    if a.oversample not in ("", "0") and d.split("-")[0] in ("f16", "int8"):
+                        eargs += ["--oversample", a.oversample]
                 got, err = run_engine(binaries[e], e, eargs, info)
                 infos[(e, name)] = info
                 if err:

@@ -715,7 +715,7 @@ int bench_parse_args(int argc, char **argv, const char *engine, bench_options *o
 
 const char bench_csv_header[] =
     "dataset,engine,n,dim,metric,threads,M,ef_construction,ef,recall_at_10,qps,p50_us,p99_us,build_s,"
-    "memory_bytes";
+    "memory_bytes,oversample";
 
 double bench_now(void)
 {
@@ -851,9 +851,9 @@ static void print_row(FILE *out, const bench_options *o, const bench_dataset *ds
                       const bench_build *b, unsigned threads, size_t ef, double recall, double qps,
                       double p50_us, double p99_us)
 {
-    fprintf(out, "%s,%s,%zu,%zu,%s,%u,%u,%u,%zu,%.5f,%.1f,%.1f,%.1f,%.3f,%lld\n", ds->name, e->name,
+    fprintf(out, "%s,%s,%zu,%zu,%s,%u,%u,%u,%zu,%.5f,%.1f,%.1f,%.1f,%.3f,%lld,%u\n", ds->name, e->name,
             ds->base.n, ds->base.dim, bench_metric_name(o->metric), threads, o->M, o->ef_construction, ef,
-            recall, qps, p50_us, p99_us, b->build_s, (long long)b->memory_bytes);
+            recall, qps, p50_us, p99_us, b->build_s, (long long)b->memory_bytes, e->oversample);
     fflush(out);
 }
 

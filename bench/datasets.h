@@ -163,6 +163,7 @@ typedef struct bench_engine {
     bench_search_fn search;
     bench_set_ef_fn set_ef;    /* may be NULL */
     bench_counters_fn counters; /* may be NULL */
+    unsigned oversample;       /* the CSV's oversample column; 0: none (exact engines, or the default) */
 } bench_engine;
 
 typedef struct bench_build {

@@ -209,6 +209,7 @@ int main(int argc, char **argv)
     e.search = peer_search;
     e.set_ef = peer_set_ef;
     e.counters = peer_counters;
+    e.oversample = 0;
     r = bench_run_searches(&o, &ds, &e, &b, stdout);
     p.index.reset();
     p.space.reset();
