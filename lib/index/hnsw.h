@@ -9,9 +9,12 @@
  * Design notes (what the paper leaves open):
  *
  * Memory layout. Layer 0 is one array of fixed-size records, one per slot:
- *   [u32 count][u32 links[M0]][stored vector]
+ *   [u32 count][u32 links[M0]][stored vector]   or
+ *   [stored vector][u32 count][u32 links[M0]]
  * so that one record holds everything a search touches when it expands a
- * node, and the next neighbour's record can be prefetched. The stored
+ * node, and the next neighbour's record can be prefetched. Which of the two
+ * (and whether padded to whole cache lines) is chosen per index for the
+ * fewest cache lines per vector read (hnsw_graph.c). The stored
  * vector is the node's code: the f32 record form itself, or for f16, int8
  * and binary the compact code (vector/codec.h), with the f32 originals in a
  * separate array read only by construction, repair and re-ranking; or, with
@@ -179,6 +182,7 @@ typedef struct qz__hnsw {
     uint64_t seed;
     size_t stride0;      /* bytes of one layer-0 record */
     size_t vec_offset;   /* offset of the vector inside a layer-0 record */
+    size_t links_offset; /* offset of the layer-0 link list (count, then links) */
 
     pthread_rwlock_t resize;
 
@@ -304,7 +308,7 @@ static inline const void *qz__node_bvec(const qz__hnsw *h, uint32_t slot) { retu
 /* Link list of `slot` at `level`: element 0 is the count, then the links. */
 static inline _Atomic uint32_t *qz__links(const qz__hnsw *h, uint32_t slot, int level)
 {
-    if (level == 0) return (_Atomic uint32_t *)(void *)qz__node0(h, slot);
+    if (level == 0) return (_Atomic uint32_t *)(void *)(qz__node0(h, slot) + h->links_offset);
     return (_Atomic uint32_t *)(void *)(h->upper[slot] + (size_t)(level - 1) * (h->M + 1));
 }
 static inline uint32_t qz__max_links(const qz__hnsw *h, int level) { return level == 0 ? h->M0 : h->M; }

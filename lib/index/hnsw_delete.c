@@ -445,7 +445,7 @@ int qz__hnsw_repair(qz__hnsw *h)
         h->payload[s] = NULL;
         qz__hnsw_pin_drop(h, s);
         h->levels[s] = 0;
-        atomic_store_explicit((_Atomic uint32_t *)(void *)qz__node0(h, s), 0, memory_order_relaxed);
+        atomic_store_explicit(qz__links(h, s, 0), 0, memory_order_relaxed);
         atomic_store_explicit(&h->state[s], QZ__FREE, memory_order_relaxed);
         atomic_store_explicit(&h->del_stamp[s], 0, memory_order_relaxed);
         atomic_fetch_sub(&h->n_deleted, 1);
