@@ -239,7 +239,7 @@ size_t qz__hnsw_search_layer(const qz__hnsw *h, const qz__space *sp, qz__search_
                 if (accepted(h, c, nb, mode, filter, fuser)) lb = res_push(c, ef, d, nb);
             }
         }
-        if (c->cand_n) prefetch_lines(qz__links(h, c->cand[0].slot, 0), links_bytes, QZ__PREFETCH_LINES); /* its links */
+        if (c->cand_n) prefetch_lines(qz__links(h, c->cand[0].slot, level), links_bytes, QZ__PREFETCH_LINES); /* its links */
     }
 done:;
     size_t n = drain(c);
