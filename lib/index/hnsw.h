@@ -125,8 +125,9 @@ typedef enum qz__distkind { QZ__DIST_L2 = 0, QZ__DIST_ONE_MINUS_DOT = 1, QZ__DIS
  *  - `xs`, the exact record form (f32, normalised under cosine; bits under
  *    Hamming): construction, repair, re-ranking and the exact pass use it.
  * For f32 (and Hamming) both are the layer-0 record's vector; for f16,
- * int8 and binary the codes sit in the layer-0 record beside the links and
- * the originals in `orig` (vector/codec.h). */
+ * int8 and binary the codes sit in an array of their own (`vecs`, the
+ * split layout of hnsw_graph.c) and the originals in `orig`
+ * (vector/codec.h). */
 typedef struct qz__space {
     qz__dist_fn kernel;
     qz__distkind kind;
@@ -183,6 +184,9 @@ typedef struct qz__hnsw {
     size_t stride0;      /* bytes of one layer-0 record */
     size_t vec_offset;   /* offset of the vector inside a layer-0 record */
     size_t links_offset; /* offset of the layer-0 link list (count, then links) */
+    uint8_t *vecs;       /* split layout (quantized): the codes, vec_stride apart, grown with level0
+                            under `resize` exclusive; NULL when the code is in the layer-0 record */
+    size_t vec_stride;   /* 0 unless split */
 
     pthread_rwlock_t resize;
 
@@ -267,10 +271,11 @@ static inline uint8_t *qz__node0(const qz__hnsw *h, uint32_t slot)
     return h->level0 + (size_t)slot * h->stride0;
 }
 /* The code of `slot` (the record form itself for f32). */
-static inline const void *qz__node_vec(const qz__hnsw *h, uint32_t slot)
+static inline uint8_t *qz__node_code(const qz__hnsw *h, uint32_t slot)
 {
-    return qz__node0(h, slot) + h->vec_offset;
+    return h->vecs ? h->vecs + (size_t)slot * h->vec_stride : qz__node0(h, slot) + h->vec_offset;
 }
+static inline const void *qz__node_vec(const qz__hnsw *h, uint32_t slot) { return qz__node_code(h, slot); }
 /* The vector of `slot` in space sp. */
 static inline const void *qz__space_vec(const qz__hnsw *h, const qz__space *sp, uint32_t slot)
 {

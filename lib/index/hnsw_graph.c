@@ -43,8 +43,9 @@ static double mean_lines(size_t at, size_t bytes, size_t stride)
     return (double)total / 64.0;
 }
 
-/* The layer-0 record. A search reads, per visited neighbour, its vector
- * (and, for the few it expands, its link list), so the layout is chosen for
+/* The layer-0 record (and, for codes other than f32, where the codes live:
+ * the split layout at the end). A search reads, per visited neighbour, its
+ * vector (and, for the few it expands, its link list), so the layout is chosen for
  * the fewest cache lines per vector read, at most 10% more memory than the
  * packed record, ties to the smaller stride:
  *  - packed: [links][vector], 4-byte aligned;
@@ -95,6 +96,23 @@ static void layout_level0(qz__hnsw *h)
     h->vec_offset = cand[best].vec_offset;
     h->links_offset = cand[best].links_offset;
     h->stride0 = cand[best].stride;
+    if (h->quantized) {
+        /* Split: the codes in a dense array of their own (4-byte aligned
+         * stride), layer 0 holding only links. The walk reads a code per
+         * computed distance and a link list per hop (GloVe ef 120: 2,309
+         * against 131), so the codes are the hot data: dense, GloVe int8's
+         * are 22 MB, inside this machine's 32 MB L3, where interleaved with
+         * the links they spread over 47 MB. Measured (GloVe ef 120, one
+         * thread, 8 alternating runs): int8 +15% median QPS, f16 +5%; MNIST
+         * (9k vectors, all in L3 either way) unchanged. f32 keeps its
+         * record: its code is the vector construction reads too, and a
+         * dense 400- or 448-byte array measured no better than the
+         * 576-byte records. */
+        h->vec_stride = code4;
+        h->vec_offset = 0;
+        h->links_offset = 0;
+        h->stride0 = links;
+    }
 }
 
 int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw **out)
@@ -210,6 +228,7 @@ void qz__hnsw_destroy(qz__hnsw *h)
     for (size_t i = 0; i < h->n_pool; i++) qz__ctx_free(h->pool[i]);
     qz__free(h->pool);
     free(h->level0); /* posix_memalign */
+    free(h->vecs);
     free(h->orig);   /* posix_memalign too */
     qz__free(h->upper);
     qz__free(h->levels);
@@ -293,6 +312,7 @@ int qz__hnsw_reserve(qz__hnsw *h, size_t slots)
          * failure part-way leaves arrays at least `old` long and
          * `capacity` still old: consistent. */
         if (grow_records(&h->level0, old, ncap, h->stride0, 0) ||
+            (h->vec_stride && grow_records(&h->vecs, old, ncap, h->vec_stride, 0)) ||
             (h->quantized && !h->orig_external && grow_records(&h->orig, old, ncap, h->vec_bytes, 1)) ||
             (h->orig_external && grow_array((void **)&h->pin, old, ncap, sizeof *h->pin, 1)) ||
             grow_array((void **)&h->upper, old, ncap, sizeof *h->upper, 1) ||
@@ -362,7 +382,7 @@ void qz__hnsw_release_slot(qz__hnsw *h, uint32_t slot)
 
 size_t qz__hnsw_memory(const qz__hnsw *h)
 {
-    size_t per_slot = h->stride0 + (h->quantized && !h->orig_external ? h->vec_bytes : 0) +
+    size_t per_slot = h->stride0 + h->vec_stride + (h->quantized && !h->orig_external ? h->vec_bytes : 0) +
                       (h->orig_external ? sizeof *h->pin : 0) + sizeof *h->upper + 1 + sizeof *h->state +
                       sizeof *h->locks + sizeof *h->labels + sizeof *h->payload + sizeof *h->seqs +
                       sizeof *h->del_stamp;

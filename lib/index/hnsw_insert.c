@@ -181,9 +181,8 @@ int qz__hnsw_insert(qz__hnsw *h, uint32_t slot, uint64_t label, const void *vec,
     }
 
     pthread_rwlock_rdlock(&h->resize);
-    uint8_t *rec = qz__node0(h, slot);
     atomic_store_explicit(qz__links(h, slot, 0), 0, memory_order_relaxed);
-    qz__hnsw_quantize(h, vec, rec + h->vec_offset); /* a copy for f32 */
+    qz__hnsw_quantize(h, vec, qz__node_code(h, slot)); /* a copy for f32 */
     if (h->quantized && !h->orig_external) memcpy(h->orig + (size_t)slot * h->vec_bytes, vec, h->vec_bytes);
     h->labels[slot] = label;
     h->levels[slot] = (uint8_t)level;

@@ -423,7 +423,7 @@ static int load_chunk(const void *key, size_t klen, const void *val, size_t vlen
         h->upper[sl] = blk;
         /* Zero the vector: a node whose record is gone never gets one, and
          * the repair that unlinks it may still compute distances to it. */
-        memset(qz__node0(h, sl) + h->vec_offset, 0, h->code_bytes);
+        memset(qz__node_code(h, sl), 0, h->code_bytes);
         if (h->quantized && !h->orig_external) memset(h->orig + (size_t)sl * h->vec_bytes, 0, h->vec_bytes);
         h->levels[sl] = (uint8_t)level;
         h->labels[sl] = label;
@@ -572,7 +572,7 @@ out:
 
 void qz__hnsw_attach(qz__hnsw *h, uint32_t slot, const void *vec, void *payload)
 {
-    qz__hnsw_quantize(h, vec, qz__node0(h, slot) + h->vec_offset);
+    qz__hnsw_quantize(h, vec, qz__node_code(h, slot));
     /* loading reads the storage's records: with orig_external nothing to pin */
     if (h->quantized && !h->orig_external) memcpy(h->orig + (size_t)slot * h->vec_bytes, vec, h->vec_bytes);
     h->payload[slot] = payload;
