@@ -18,7 +18,9 @@
  *          upper bound for a real search that also does bookkeeping).
  * Hamming vectors are D bits packed into ceil(D/8) bytes. The stored element
  * types have rows too: *_f16 (binary16 inputs, 2 bytes per element, f32
- * arithmetic: flops as for f32) and *_sq8 (8-bit codes, 16-byte header +
+ * arithmetic: flops as for f32), *_f32f16 (asymmetric: an f32 query against
+ * binary16 vectors, 4 + 2 = 6 bytes read per element, flops as for f32) and
+ * *_sq8 (8-bit codes, 16-byte header +
  * D bytes: an exact u8 dot, VPDPBUSD on avx512vnni, counted as 2 integer ops
  * per element in the GFLOP/s column, then the header combine). The inputs
  * are the arena's random bits read as halves or codes: the speed of these
@@ -235,9 +237,21 @@ static double measure_peak(peak_fn fn, double flops_per_iter)
 
 /* ---- kernel timing ------------------------------------------------------- */
 
-typedef enum metric { M_L2, M_DOT, M_HAMMING, M_L2_F16, M_DOT_F16, M_L2_SQ8, M_DOT_SQ8, M_COUNT } metric;
-static const char *const g_metric_names[M_COUNT] = {"l2sq_f32", "dot_f32", "hamming_b8", "l2sq_f16",
-                                                    "dot_f16",  "l2sq_sq8", "dot_sq8"};
+typedef enum metric {
+    M_L2,
+    M_DOT,
+    M_HAMMING,
+    M_L2_F16,
+    M_DOT_F16,
+    M_L2_F32F16,
+    M_DOT_F32F16,
+    M_L2_SQ8,
+    M_DOT_SQ8,
+    M_COUNT
+} metric;
+static const char *const g_metric_names[M_COUNT] = {"l2sq_f32",    "dot_f32",    "hamming_b8",
+                                                    "l2sq_f16",    "dot_f16",    "l2sq_f32f16",
+                                                    "dot_f32f16",  "l2sq_sq8",   "dot_sq8"};
 
 static qz__dist_fn kernel_of(const qz__kernels *k, metric m)
 {
@@ -247,22 +261,33 @@ static qz__dist_fn kernel_of(const qz__kernels *k, metric m)
     case M_HAMMING: return k->hamming_b8;
     case M_L2_F16: return k->l2sq_f16;
     case M_DOT_F16: return k->dot_f16;
+    case M_L2_F32F16: return k->l2sq_f32f16;
+    case M_DOT_F32F16: return k->dot_f32f16;
     case M_L2_SQ8: return k->l2sq_sq8;
     default: return k->dot_sq8;
     }
 }
 
-/* The n given to the kernel and the bytes of one vector. */
+/* The n given to the kernel and the bytes of one (base) vector; the query
+ * has the same size except for the f32f16 kernels (see query_bytes). */
 static void shape(metric m, size_t dim, size_t *n, size_t *stride)
 {
     switch (m) {
     case M_HAMMING: *n = *stride = (dim + 7) / 8; break;
     case M_L2_F16:
-    case M_DOT_F16: *n = dim, *stride = 2 * dim; break;
+    case M_DOT_F16:
+    case M_L2_F32F16:
+    case M_DOT_F32F16: *n = dim, *stride = 2 * dim; break;
     case M_L2_SQ8:
     case M_DOT_SQ8: *n = dim, *stride = 16 + dim; break;
     default: *n = dim, *stride = 4 * dim; break;
     }
+}
+
+/* The bytes of the query: f32 for the asymmetric kernels, else as a base vector. */
+static size_t query_bytes(metric m, size_t dim, size_t stride)
+{
+    return m == M_L2_F32F16 || m == M_DOT_F32F16 ? 4 * dim : stride;
 }
 
 #define COLD_BYTES ((size_t)256 << 20)
@@ -390,7 +415,7 @@ int main(int argc, char **argv)
            "(every wide load splits cache lines); cold: random vectors from a 256 MiB set. "
            "GFLOP/s: l2sq 3 and dot 2 flops per element; %% peak is hot GFLOP/s over the "
            "ISA's measured FMA peak. hamming: D bits = ceil(D/8) bytes, GB/s counts both "
-           "vectors.\n\n");
+           "vectors (f32f16: an f32 query and an f16 vector, 6 bytes per element).\n\n");
     printf("| dim | metric | table | hot Mevals/s | hot ns | hot GFLOP/s | hot GB/s | %% peak "
            "| hot ns, +4 B | cold Mevals/s | cold ns | cold GB/s |\n");
     printf("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -407,10 +432,12 @@ int main(int argc, char **argv)
                 size_t dim = dims[d];
                 size_t n_el, vbytes;
                 shape((metric)m, dim, &n_el, &vbytes);
-                double bytes = 2.0 * (double)vbytes;
-                double flops = (m == M_L2 || m == M_L2_F16) ? 3.0 * dim
-                               : (m == M_DOT || m == M_DOT_F16 || m == M_L2_SQ8 || m == M_DOT_SQ8) ? 2.0 * dim
-                                                                                                : 0.0;
+                double bytes = (double)query_bytes((metric)m, dim, vbytes) + (double)vbytes;
+                double flops = (m == M_L2 || m == M_L2_F16 || m == M_L2_F32F16) ? 3.0 * dim
+                               : (m == M_DOT || m == M_DOT_F16 || m == M_DOT_F32F16 || m == M_L2_SQ8 ||
+                                  m == M_DOT_SQ8)
+                                   ? 2.0 * dim
+                                   : 0.0;
                 double hot = evals_per_second(fn, dim, (metric)m, 0, 0);
                 double hot_u = evals_per_second(fn, dim, (metric)m, 0, 4);
                 double cold = evals_per_second(fn, dim, (metric)m, 1, 0);

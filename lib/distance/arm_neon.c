@@ -14,6 +14,9 @@
  *
  * f16 kernels: FCVTL (vcvt_f32_f16, AArch64 baseline) 8 halves per step in
  * two accumulators; the last 0..7 halves are copied into a zeroed block.
+ * The asymmetric f32f16 kernels: the same 8-element steps (LD1 on the f32
+ * query, FCVTL on the f16 code), then one 4-element step, then the last
+ * 1..3 elements lane by lane on both sides (LD1 {v.s}[lane], {v.h}[lane]).
  * u8 dot: UMULL (8 bytes to 16-bit products, 255*255 fits) and UADALP into
  * 32-bit lanes, flushed to 64 bits every 16 KiB; the last 0..7 bytes one at
  * a time. Exact.
@@ -187,6 +190,58 @@ static float qz__dist_dot_f16_neon(const void *a, const void *b, size_t n)
     return vaddvq_f32(vaddq_f32(s0, s1));
 }
 
+/* The first r (1..3) halves at p, widened, in lanes 0..r-1, zeros elsewhere. */
+static inline float32x4_t f16_tail(const uint16_t *p, size_t r)
+{
+    uint16x4_t v = vdup_n_u16(0);
+    v = vld1_lane_u16(p, v, 0);
+    if (r > 1) v = vld1_lane_u16(p + 1, v, 1);
+    if (r > 2) v = vld1_lane_u16(p + 2, v, 2);
+    return vcvt_f32_f16(vreinterpret_f16_u16(v));
+}
+
+static float qz__dist_l2sq_f32f16_neon(const void *a, const void *b, size_t n)
+{
+    const float *x = a;
+    const uint16_t *y = b;
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float32x4_t d0 = vsubq_f32(vld1q_f32(x + i), f16x4(y + i));
+        float32x4_t d1 = vsubq_f32(vld1q_f32(x + i + 4), f16x4(y + i + 4));
+        s0 = vfmaq_f32(s0, d0, d0);
+        s1 = vfmaq_f32(s1, d1, d1);
+    }
+    if (i + 4 <= n) {
+        float32x4_t d = vsubq_f32(vld1q_f32(x + i), f16x4(y + i));
+        s0 = vfmaq_f32(s0, d, d);
+        i += 4;
+    }
+    if (i < n) {
+        float32x4_t d = vsubq_f32(load_tail(x + i, n - i), f16_tail(y + i, n - i));
+        s1 = vfmaq_f32(s1, d, d);
+    }
+    return vaddvq_f32(vaddq_f32(s0, s1));
+}
+
+static float qz__dist_dot_f32f16_neon(const void *a, const void *b, size_t n)
+{
+    const float *x = a;
+    const uint16_t *y = b;
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = vfmaq_f32(s0, vld1q_f32(x + i), f16x4(y + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(x + i + 4), f16x4(y + i + 4));
+    }
+    if (i + 4 <= n) {
+        s0 = vfmaq_f32(s0, vld1q_f32(x + i), f16x4(y + i));
+        i += 4;
+    }
+    if (i < n) s1 = vfmaq_f32(s1, load_tail(x + i, n - i), f16_tail(y + i, n - i));
+    return vaddvq_f32(vaddq_f32(s0, s1));
+}
+
 static uint64_t qz__ip_u8_neon(const uint8_t *a, const uint8_t *b, size_t n)
 {
     uint64_t total = 0;
@@ -213,4 +268,6 @@ const qz__kernels qz__kernels_neon = {
     qz__ip_u8_neon,
     qz__dist_l2sq_sq8_neon,
     qz__dist_dot_sq8_neon,
+    qz__dist_l2sq_f32f16_neon,
+    qz__dist_dot_f32f16_neon,
 };

@@ -33,6 +33,11 @@ typedef struct qz__kernels {
     qz__ipu8_fn ip_u8;      /* sum a[i]*b[i], u8 inputs, exact */
     qz__dist_fn l2sq_sq8;   /* ||decoded a - decoded b||^2 */
     qz__dist_fn dot_sq8;    /* decoded a . decoded b */
+    /* Asymmetric f16: a is n f32 (the query, unrounded), b n binary16 (a
+     * stored code); computed in f32 like the f32 kernels. A query then
+     * converts only the code's side, and keeps its own precision. */
+    qz__dist_fn l2sq_f32f16; /* sum (a[i]-b[i])^2 */
+    qz__dist_fn dot_f32f16;  /* sum a[i]*b[i] */
 } qz__kernels;
 
 /* The best table this CPU and OS support, or the one named by the environment

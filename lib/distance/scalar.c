@@ -77,6 +77,28 @@ static float qz__dist_dot_f16_scalar(const void *a, const void *b, size_t n)
     return (float)sum;
 }
 
+/* Asymmetric f16: a is n floats (the query), b n halves (the code). */
+static float qz__dist_l2sq_f32f16_scalar(const void *a, const void *b, size_t n)
+{
+    const float *x = a;
+    const uint16_t *y = b;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)x[i] - (double)qz__f16_to_f32(y[i]);
+        sum += d * d;
+    }
+    return (float)sum;
+}
+
+static float qz__dist_dot_f32f16_scalar(const void *a, const void *b, size_t n)
+{
+    const float *x = a;
+    const uint16_t *y = b;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) sum += (double)x[i] * (double)qz__f16_to_f32(y[i]);
+    return (float)sum;
+}
+
 static uint64_t qz__ip_u8_scalar(const uint8_t *a, const uint8_t *b, size_t n)
 {
     uint64_t sum = 0;
@@ -96,4 +118,6 @@ const qz__kernels qz__kernels_scalar = {
     qz__ip_u8_scalar,
     qz__dist_l2sq_sq8_scalar,
     qz__dist_dot_sq8_scalar,
+    qz__dist_l2sq_f32f16_scalar,
+    qz__dist_dot_f32f16_scalar,
 };

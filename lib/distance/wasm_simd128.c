@@ -16,7 +16,9 @@
  *
  * f16 kernels: simd128 has no half-precision conversion, so 4 halves at a
  * time are widened in scalar code (vector/codec.h) and then handled as f32;
- * the tail is zero-padded. u8 dot: i16x8.extmul_{low,high}_i8x16_u and
+ * the tail is zero-padded. The asymmetric f32f16 kernels widen only the
+ * code's side that way; the f32 query is loaded 4 floats at a time, its
+ * last 1..3 lane by lane as in the f32 kernels. u8 dot: i16x8.extmul_{low,high}_i8x16_u and
  * i32x4.extadd_pairwise_i16x8_u into 32-bit lanes, flushed to 64 bits every
  * 16 KiB; the last 0..15 bytes one at a time. Exact.
  *
@@ -171,6 +173,28 @@ static float qz__dist_dot_f16_simd128(const void *a, const void *b, size_t n)
     return hsum(s);
 }
 
+static float qz__dist_l2sq_f32f16_simd128(const void *a, const void *b, size_t n)
+{
+    const float *x = a;
+    const uint16_t *y = b;
+    v128_t s = wasm_f32x4_splat(0.0f);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) s = sq_acc(s, wasm_v128_load(x + i), f16x4(y + i, 4));
+    if (i < n) s = sq_acc(s, load_tail(x + i, n - i), f16x4(y + i, n - i));
+    return hsum(s);
+}
+
+static float qz__dist_dot_f32f16_simd128(const void *a, const void *b, size_t n)
+{
+    const float *x = a;
+    const uint16_t *y = b;
+    v128_t s = wasm_f32x4_splat(0.0f);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) s = dot_acc(s, wasm_v128_load(x + i), f16x4(y + i, 4));
+    if (i < n) s = dot_acc(s, load_tail(x + i, n - i), f16x4(y + i, n - i));
+    return hsum(s);
+}
+
 static uint64_t qz__ip_u8_simd128(const uint8_t *a, const uint8_t *b, size_t n)
 {
     uint64_t total = 0;
@@ -202,4 +226,6 @@ const qz__kernels qz__kernels_simd128 = {
     qz__ip_u8_simd128,
     qz__dist_l2sq_sq8_simd128,
     qz__dist_dot_sq8_simd128,
+    qz__dist_l2sq_f32f16_simd128,
+    qz__dist_dot_f32f16_simd128,
 };

@@ -17,6 +17,9 @@
  * f16 kernels (F16C, also checked by dispatch.c): 16 halves per step in two
  * accumulators, VCVTPH2PS to f32, then FMA as above; the last 0..15 halves
  * are copied into a zeroed stack block first (nothing past the end is read).
+ * The asymmetric f32f16 kernels take the same steps: VMOVUPS on the f32
+ * query, VCVTPH2PS on the f16 code; in the tail the code's last 1..7 halves
+ * go through the zeroed block and the query's through VMASKMOVPS.
  * The u8 dot widens 16 bytes to 16-bit lanes (VPMOVZXBW) and multiplies
  * pairs into 32-bit lanes (VPMADDWD): exact, 255*255*2 per lane and step,
  * so a 32-bit lane cannot overflow below 2^31 / 130050 * 16 = 264,000
@@ -246,6 +249,48 @@ static float qz__dist_dot_f16_avx2(const void *a, const void *b, size_t n)
     return hsum256(_mm256_add_ps(s0, s1));
 }
 
+static float qz__dist_l2sq_f32f16_avx2(const void *a, const void *b, size_t n)
+{
+    const float *x = a;
+    const uint16_t *y = b;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), f16_load(y + i));
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), f16_load(y + i + 8));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+    }
+    if (i + 8 <= n) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), f16_load(y + i));
+        s0 = _mm256_fmadd_ps(d, d, s0);
+        i += 8;
+    }
+    if (i < n) {
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(x + i, tail_mask(n - i)), f16_tail(y + i, n - i));
+        s1 = _mm256_fmadd_ps(d, d, s1);
+    }
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+static float qz__dist_dot_f32f16_avx2(const void *a, const void *b, size_t n)
+{
+    const float *x = a;
+    const uint16_t *y = b;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), f16_load(y + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), f16_load(y + i + 8), s1);
+    }
+    if (i + 8 <= n) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), f16_load(y + i), s0);
+        i += 8;
+    }
+    if (i < n) s1 = _mm256_fmadd_ps(_mm256_maskload_ps(x + i, tail_mask(n - i)), f16_tail(y + i, n - i), s1);
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
 static inline uint64_t hsum_epi32_u64(__m256i v)
 {
     /* lanes are non-negative and < 2^31: widen to 64 bits and add */
@@ -301,4 +346,6 @@ const qz__kernels qz__kernels_avx2 = {
     qz__ip_u8_avx2,
     qz__dist_l2sq_sq8_avx2,
     qz__dist_dot_sq8_avx2,
+    qz__dist_l2sq_f32f16_avx2,
+    qz__dist_dot_f32f16_avx2,
 };

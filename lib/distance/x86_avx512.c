@@ -20,7 +20,10 @@
  *
  * f16 kernels: 32 halves per step (VCVTPH2PS zmm is AVX-512F), two
  * accumulators, the last 0..31 halves with up to two zero-masked 16-half
- * loads. The u8 dot: VPMOVZXBW + VPMADDWD (exact, as in x86_avx2.c) in the
+ * loads. The asymmetric f32f16 kernels walk the same way: 32 elements per
+ * step in two accumulators, VMOVUPS on the f32 query and VCVTPH2PS on the
+ * f16 code, the last 0..31 with up to two zero-masked 16-element loads on
+ * each side (one mask serves both). The u8 dot: VPMOVZXBW + VPMADDWD (exact, as in x86_avx2.c) in the
  * avx512 tables; the table "avx512vnni" (also needs AVX512_VNNI; its kernel
  * alone carries target("avx512vnni")) uses VPDPBUSD, which multiplies u8 by
  * s8: b is flipped to b - 128 (XOR 0x80) and 128 * sum(a) (VPSADBW) added
@@ -251,6 +254,56 @@ static float qz__dist_dot_f16_avx512(const void *a, const void *b, size_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+/* 16 halves from the code, widened, as in the f16 kernels above. */
+static inline __m512 f16_loadu16(const uint16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+
+static float qz__dist_l2sq_f32f16_avx512(const void *a, const void *b, size_t n)
+{
+    const float *x = a;
+    const uint16_t *y = b;
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), f16_loadu16(y + i));
+        __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), f16_loadu16(y + i + 16));
+        s0 = _mm512_fmadd_ps(d0, d0, s0);
+        s1 = _mm512_fmadd_ps(d1, d1, s1);
+    }
+    size_t r = n - i;
+    if (r > 0) {
+        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask16(r), x + i), f16_load16(y + i, r));
+        s0 = _mm512_fmadd_ps(d, d, s0);
+        if (r > 16) {
+            d = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask16(r - 16), x + i + 16), f16_load16(y + i + 16, r - 16));
+            s1 = _mm512_fmadd_ps(d, d, s1);
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static float qz__dist_dot_f32f16_avx512(const void *a, const void *b, size_t n)
+{
+    const float *x = a;
+    const uint16_t *y = b;
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), f16_loadu16(y + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), f16_loadu16(y + i + 16), s1);
+    }
+    size_t r = n - i;
+    if (r > 0) {
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask16(r), x + i), f16_load16(y + i, r), s0);
+        if (r > 16)
+            s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask16(r - 16), x + i + 16), f16_load16(y + i + 16, r - 16),
+                                 s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
 /* Mask of the first min(r, 32) lanes. */
 static inline __mmask32 mask32(size_t r)
 {
@@ -344,6 +397,8 @@ const qz__kernels qz__kernels_avx512 = {
     qz__ip_u8_avx512,
     qz__dist_l2sq_sq8_avx512,
     qz__dist_dot_sq8_avx512,
+    qz__dist_l2sq_f32f16_avx512,
+    qz__dist_dot_f32f16_avx512,
 };
 
 const qz__kernels qz__kernels_avx512vpopcnt = {
@@ -356,6 +411,8 @@ const qz__kernels qz__kernels_avx512vpopcnt = {
     qz__ip_u8_avx512,
     qz__dist_l2sq_sq8_avx512,
     qz__dist_dot_sq8_avx512,
+    qz__dist_l2sq_f32f16_avx512,
+    qz__dist_dot_f32f16_avx512,
 };
 
 const qz__kernels qz__kernels_avx512vnni = {
@@ -368,4 +425,6 @@ const qz__kernels qz__kernels_avx512vnni = {
     qz__ip_u8_avx512vnni,
     qz__dist_l2sq_sq8_avx512vnni,
     qz__dist_dot_sq8_avx512vnni,
+    qz__dist_l2sq_f32f16_avx512,
+    qz__dist_dot_f32f16_avx512,
 };

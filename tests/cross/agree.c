@@ -15,8 +15,8 @@
  * Same checks and tolerance as tests/unit/test_distance.c (see there for
  * why the tolerance is what it is): lengths 0..1100, pointer offsets 0..3
  * elements, uniform / huge / tiny / mixed-magnitude data, Hamming exact;
- * f16 kernels with the f32 tolerance on the widened values, the u8 dot and
- * the sq8 kernels bit for bit.
+ * f16 and asymmetric f32f16 kernels with the f32 tolerance on the widened
+ * values, the u8 dot and the sq8 kernels bit for bit.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -93,7 +93,8 @@ uint32_t qz_agree_run(void)
     uint32_t bad = 0;
 
     if (k->l2sq_f32(g_a, g_b, 0) != 0.0f || k->dot_f32(g_a, g_b, 0) != 0.0f ||
-        k->hamming_b8(g_p, g_q, 0) != 0.0f)
+        k->hamming_b8(g_p, g_q, 0) != 0.0f || k->l2sq_f32f16(g_a, g_hb, 0) != 0.0f ||
+        k->dot_f32f16(g_a, g_hb, 0) != 0.0f)
         bad += fail(9, 0);
 
     for (int kind = 0; kind < 4; kind++) {
@@ -164,6 +165,28 @@ uint32_t qz_agree_run(void)
             if (!(k->l2sq_sq8(ca, cb, n) == s->l2sq_sq8(ca, cb, n)) || !(k->dot_sq8(ca, cb, n) == s->dot_sq8(ca, cb, n)))
                 bad += fail(8, n);
             g_checks += 3;
+        }
+    }
+    /* Asymmetric: f32 query values, f16 codes of values of the same kind. */
+    for (int kind = 0; kind < 4; kind++) {
+        for (size_t n = 1; n <= MAX_LEN; n++) {
+            for (size_t off = 0; off < 4; off++) {
+                float *a = g_a + off;
+                uint16_t *b = g_hb + (off + 1) % 4;
+                double l2_abs = 0, dot_abs = 0;
+                for (size_t i = 0; i < n; i++) {
+                    a[i] = rng_value(kind);
+                    b[i] = qz__f32_to_f16(rng_value(kind));
+                    double x = a[i], y = qz__f16_to_f32(b[i]);
+                    l2_abs += (x - y) * (x - y);
+                    dot_abs += dabs(x * y);
+                }
+                if (!agrees(k->l2sq_f32f16(a, b, n), s->l2sq_f32f16(a, b, n), l2_abs, n))
+                    bad += fail(10, n);
+                if (!agrees(k->dot_f32f16(a, b, n), s->dot_f32f16(a, b, n), dot_abs, n))
+                    bad += fail(11, n);
+                g_checks += 2;
+            }
         }
     }
     return bad;

@@ -21,7 +21,11 @@
  * Hamming counts are integers and must match exactly.
  *
  * The f16 kernels widen to f32 and then sum like the f32 ones: the same
- * bound, on the terms of the widened values. The u8 dot product is an
+ * bound, on the terms of the widened values. The asymmetric f32f16 kernels
+ * widen only the code's side (exactly: every binary16 value is a float) and
+ * then sum like the f32 kernels, so again the same bound, on the terms
+ * (a_i - w_i)^2 or a_i * w_i of the f32 values a_i and the widened codes
+ * w_i. The u8 dot product is an
  * exact integer in every table, and the sq8 kernels combine it with the
  * codes' headers the same way everywhere (vector/codec.h), so both must
  * match scalar bit for bit.
@@ -242,6 +246,8 @@ static void every_kernel_returns_zero_for_length_zero(void **state)
         assert_true(tab[t]->hamming_b8(a, b, 0) == 0.0f);
         assert_true(tab[t]->l2sq_f16(a, b, 0) == 0.0f);
         assert_true(tab[t]->dot_f16(a, b, 0) == 0.0f);
+        assert_true(tab[t]->l2sq_f32f16(a, b, 0) == 0.0f);
+        assert_true(tab[t]->dot_f32f16(a, b, 0) == 0.0f);
         assert_true(tab[t]->ip_u8((const uint8_t *)a, (const uint8_t *)b, 0) == 0);
     }
 }
@@ -404,6 +410,59 @@ static void every_kernel_matches_scalar_f16_dot_for_lengths_1_to_1100(void **sta
 {
     (void)state;
     sweep_f16(M_DOT);
+}
+
+/* The asymmetric kernels: a is f32 (unrounded query values), b f16 codes of
+ * independent values of the same kind. */
+static void sweep_f32f16(metric m)
+{
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    qz__dist_fn ref_fn = m == M_L2 ? qz__kernels_scalar.l2sq_f32f16 : qz__kernels_scalar.dot_f32f16;
+    size_t checked = 0;
+    rng_seed(m == M_L2 ? 0x3216 : 0x6123);
+    for (int kind = 0; kind < DATA_KINDS; kind++) {
+        for (size_t n = 1; n <= MAX_LEN; n++) {
+            for (size_t off = 0; off < 4; off++) {
+                void *ba, *bb;
+                float *a = alloc_floats(off, n, &ba);
+                uint16_t *b = alloc_halves((off + 1) % 4, n, &bb); /* odd offsets: 2-byte aligned only */
+                double abs_sum = 0.0;
+                for (size_t i = 0; i < n; i++) {
+                    a[i] = rng_value((data_kind)kind);
+                    b[i] = qz__f32_to_f16(rng_value((data_kind)kind));
+                    double x = a[i], y = qz__f16_to_f32(b[i]);
+                    abs_sum += dabs(m == M_L2 ? (x - y) * (x - y) : x * y);
+                }
+                float ref = ref_fn(a, b, n);
+                for (size_t t = 0; t < ntab; t++) {
+                    float got = (m == M_L2 ? tab[t]->l2sq_f32f16 : tab[t]->dot_f32f16)(a, b, n);
+                    if (!agrees(got, ref, abs_sum, n)) {
+                        print_error("%s %s_f32f16: n=%zu off=%zu data=%s got %.9g want %.9g\n", tab[t]->name,
+                                    m == M_L2 ? "l2sq" : "dot", n, off, g_kind_names[kind], (double)got,
+                                    (double)ref);
+                        fail();
+                    }
+                    checked++;
+                }
+                free(ba);
+                free(bb);
+            }
+        }
+    }
+    assert_true(checked >= (size_t)DATA_KINDS * MAX_LEN * 4);
+}
+
+static void every_kernel_matches_scalar_f32f16_l2_for_lengths_1_to_1100(void **state)
+{
+    (void)state;
+    sweep_f32f16(M_L2);
+}
+
+static void every_kernel_matches_scalar_f32f16_dot_for_lengths_1_to_1100(void **state)
+{
+    (void)state;
+    sweep_f32f16(M_DOT);
 }
 
 static void every_kernel_matches_scalar_u8_dot_and_sq8_exactly_for_lengths_1_to_1100(void **state)
@@ -576,7 +635,8 @@ static void f16_and_u8_kernels_ignore_everything_past_the_last_element(void **st
     size_t ntab = tables(tab);
     uint16_t *a = malloc((MAX_LEN + PAD) * 2), *b = malloc((MAX_LEN + PAD) * 2);
     uint8_t *p = malloc(MAX_LEN + PAD), *q = malloc(MAX_LEN + PAD);
-    assert_true(a && b && p && q);
+    float *f = malloc((MAX_LEN + PAD) * sizeof(float)); /* the f32 side of the f32f16 kernels */
+    assert_true(a && b && p && q && f);
     rng_seed(98);
     for (size_t n = 1; n <= 300; n++) {
         for (size_t i = 0; i < n; i++) {
@@ -584,17 +644,24 @@ static void f16_and_u8_kernels_ignore_everything_past_the_last_element(void **st
             b[i] = qz__f32_to_f16(rng_unit());
             p[i] = (uint8_t)rng_next();
             q[i] = (uint8_t)rng_next();
+            f[i] = rng_unit();
         }
         for (size_t t = 0; t < ntab; t++) {
-            for (size_t i = n; i < n + PAD; i++) a[i] = b[i] = 0, p[i] = q[i] = 0;
+            for (size_t i = n; i < n + PAD; i++) a[i] = b[i] = 0, p[i] = q[i] = 0, f[i] = 0.0f;
             float l2 = tab[t]->l2sq_f16(a, b, n), dot = tab[t]->dot_f16(a, b, n);
+            float l2a = tab[t]->l2sq_f32f16(f, b, n), dota = tab[t]->dot_f32f16(f, b, n);
             uint64_t ip = tab[t]->ip_u8(p, q, n);
             for (size_t i = n; i < n + PAD; i++) {
                 a[i] = b[i] = 0x7e00u; /* NaN */
                 p[i] = q[i] = 0xFF;
+                f[i] = (float)NAN;
             }
             if (tab[t]->l2sq_f16(a, b, n) != l2 || tab[t]->dot_f16(a, b, n) != dot || tab[t]->ip_u8(p, q, n) != ip) {
                 print_error("%s f16/u8 reads past the end at n=%zu\n", tab[t]->name, n);
+                fail();
+            }
+            if (tab[t]->l2sq_f32f16(f, b, n) != l2a || tab[t]->dot_f32f16(f, b, n) != dota) {
+                print_error("%s f32f16 reads past the end at n=%zu\n", tab[t]->name, n);
                 fail();
             }
         }
@@ -603,6 +670,7 @@ static void f16_and_u8_kernels_ignore_everything_past_the_last_element(void **st
     free(b);
     free(p);
     free(q);
+    free(f);
 }
 
 static void list_is_best_first_ends_with_scalar_and_matches_get(void **state)
@@ -616,6 +684,8 @@ static void list_is_best_first_ends_with_scalar_and_matches_get(void **state)
         assert_non_null(tab[t]->l2sq_f32);
         assert_non_null(tab[t]->dot_f32);
         assert_non_null(tab[t]->hamming_b8);
+        assert_non_null(tab[t]->l2sq_f32f16);
+        assert_non_null(tab[t]->dot_f32f16);
         print_message("kernel table %zu: %s\n", t, tab[t]->name);
     }
     assert_null(qz__kernels_get("no-such-isa"));
@@ -700,6 +770,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(kernels_ignore_everything_past_the_last_element),
         cmocka_unit_test(every_kernel_matches_scalar_f16_l2_for_lengths_1_to_1100),
         cmocka_unit_test(every_kernel_matches_scalar_f16_dot_for_lengths_1_to_1100),
+        cmocka_unit_test(every_kernel_matches_scalar_f32f16_l2_for_lengths_1_to_1100),
+        cmocka_unit_test(every_kernel_matches_scalar_f32f16_dot_for_lengths_1_to_1100),
         cmocka_unit_test(every_kernel_matches_scalar_u8_dot_and_sq8_exactly_for_lengths_1_to_1100),
         cmocka_unit_test(u8_dot_is_exact_at_the_largest_dimension),
         cmocka_unit_test(sq8_codes_decode_within_half_a_step_and_kernels_measure_the_decoded_vectors),
