@@ -174,6 +174,8 @@ typedef struct qz__hnsw {
     uint32_t dtype;      /* enum qz__dtype of the codes (QZ__DTYPE_F32 also under Hamming) */
     uint32_t code_bytes; /* bytes of one code in the layer-0 record */
     qz__space cs, xs;    /* codes, exact record form (see qz__space) */
+    qz__space qs;        /* what a query walks in: cs, or for f16 the asymmetric kernel (f32 query x code) */
+    int q_raw;           /* 1: qs takes the query in record form, not quantized (f16) */
     const qz__space *bs; /* construction and repair measure in it: &xs, or &cs (orig_external) */
     int quantized;       /* codes differ from records: originals in `orig` (or outside), results re-ranked */
     int orig_external;   /* quantized, originals outside the index: `pin` until stored, else `fetch` */

@@ -175,6 +175,15 @@ int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw *
     if (h->quantized) xs.in_orig = 1; /* with orig_external never read through xs (hnsw_orig.c) */
     h->cs = cs;
     h->xs = xs;
+    /* Queries on f16 codes keep their f32 form: the asymmetric kernel
+     * converts only the code's side, and the query is not rounded. Its sum
+     * can overflow where the f16 one cannot (f32 query components beyond
+     * 2^64), so it is not `wide`: qz__sdist() saturates what comes back. */
+    h->qs = cs;
+    if (h->dtype == QZ__DTYPE_F16 && k->l2sq_f32f16 && k->dot_f32f16) {
+        h->qs.kernel = l2 ? k->l2sq_f32f16 : k->dot_f32f16;
+        h->q_raw = 1;
+    }
     /* Construction measures exact distances when the originals are at hand,
      * so the graph is as good as an f32 one whatever the codes are. Without
      * them (orig_external, f16 and int8 only: lib/engine refuses binary) it

@@ -372,13 +372,15 @@ int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, uint3
          * beam, so recall grows with ef; f16 and int8 ranks are close to
          * exact and their cut at k * oversample saves exact distances. */
         if (h->dtype == QZ__DTYPE_BINARY) keep = beam;
-        if (h->code_bytes > sizeof codebuf) {
-            heapcode = qz__malloc(h->code_bytes);
-            if (!heapcode) return qz__err(QZ_ENOMEM, "out of memory for a query code");
+        if (!h->q_raw) { /* f16 walks with the f32 query itself (h->qs) */
+            if (h->code_bytes > sizeof codebuf) {
+                heapcode = qz__malloc(h->code_bytes);
+                if (!heapcode) return qz__err(QZ_ENOMEM, "out of memory for a query code");
+            }
+            void *cb = heapcode ? heapcode : (void *)codebuf;
+            qz__hnsw_quantize(h, query, cb);
+            qc = cb;
         }
-        void *cb = heapcode ? heapcode : (void *)codebuf;
-        qz__hnsw_quantize(h, query, cb);
-        qc = cb;
     }
     qz__search_ctx *c = qz__ctx_get(h, beam);
     if (!c) {
@@ -388,9 +390,9 @@ int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, uint3
     c->epoch = epoch;
     c->hops = c->listed = c->computed = 0;
     uint64_t up[2] = {0, 0}; /* upper layers: hops, neighbours listed (= computed: no visited set) */
-    uint32_t ep = descend_counted(h, &h->cs, qc, (uint32_t)e, (int)(e >> 32), 0, up);
+    uint32_t ep = descend_counted(h, &h->qs, qc, (uint32_t)e, (int)(e >> 32), 0, up);
     qz__hit *res;
-    size_t n = qz__hnsw_search_layer(h, &h->cs, c, qc, ep, 0, beam, 1, filter, fuser, &res);
+    size_t n = qz__hnsw_search_layer(h, &h->qs, c, qc, ep, 0, beam, 1, filter, fuser, &res);
     /* Short, or the k-th result is at the saturated distance FLT_MAX
      * (hnsw.h: an overflowed L2 or 1 - dot): saturated distances tie, so
      * the walk had no gradient to follow and nearer nodes may be unseen. */
@@ -399,7 +401,7 @@ int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, uint3
         /* no originals at hand: the exact pass (when needed) ranks on the
          * codes and keeps k * oversample, which are re-ranked like a walk's */
         if (n < k || res[k - 1].dist >= FLT_MAX) {
-            n = exact_pass(h, c, &h->cs, qc, keep, n, filter, fuser);
+            n = exact_pass(h, c, &h->qs, qc, keep, n, filter, fuser);
             res = c->out;
         }
         size_t r = keep;
