@@ -38,7 +38,7 @@
 #define QZ_PREFETCH(p) ((void)0)
 #endif
 
-/* ---- heaps on qz__hit: cand is a min-heap, res a max-heap ---- */
+/* ---- the result max-heap of the exact pass ---- */
 
 /* Largest layer-0 degree handled in one batch (2 * QZ_MAX_M). */
 #define QZ__MAX_TODO (2 * 256)
@@ -69,28 +69,6 @@ static inline void heap_down(qz__hit *a, size_t n, int max)
         i = b;
     }
     a[i] = x;
-}
-
-static inline int cand_push(qz__search_ctx *c, float d, uint32_t s)
-{
-    if (c->cand_n == c->cand_cap) {
-        size_t nc = c->cand_cap * 2;
-        qz__hit *p = qz__realloc(c->cand, nc * sizeof *p);
-        if (!p) return -1;
-        c->cand = p;
-        c->cand_cap = nc;
-    }
-    c->cand[c->cand_n] = (qz__hit){d, s};
-    heap_up(c->cand, c->cand_n++, 0);
-    return 0;
-}
-
-static inline qz__hit cand_pop(qz__search_ctx *c)
-{
-    qz__hit top = c->cand[0];
-    c->cand[0] = c->cand[--c->cand_n];
-    if (c->cand_n) heap_down(c->cand, c->cand_n, 0);
-    return top;
 }
 
 /* Push into the bounded result heap; returns the new worst distance, or
@@ -197,21 +175,87 @@ uint32_t qz__hnsw_descend(const qz__hnsw *h, const qz__space *sp, const void *q,
     return descend_counted(h, sp, q, ep, from_level, stop_level, NULL);
 }
 
+/* ---- the beam search's pool ----
+ *
+ * The paper keeps two heaps, candidates (min) and results (max, at most ef).
+ * Every candidate worse than the worst of a full result list is never
+ * expanded (the list's worst only improves), so one array sorted by
+ * distance holds all that matters: the results, and among them, flagged,
+ * the ones not expanded yet; the next node to expand is the first
+ * unexpanded one, and the search ends when none is left. It expands the
+ * same nodes in the same order as the two heaps (ties aside) and needs no
+ * drain at the end. Nodes the search must expand but not return (filtered
+ * out, deleted, still being inserted) stay in the pool without POOL_ACC;
+ * the pool then holds ef accepted entries and those between them. Measured
+ * against the two heaps (one thread, alternating runs, median QPS): GloVe
+ * f32 +9% at ef 120, +2.5% at ef 400, int8 level; MNIST int8 ef 30 +9%. */
+#define POOL_DONE 1u /* expanded */
+#define POOL_ACC 2u  /* accepted: a result */
+
+/* Insert (d, s) in ascending order, after equal distances; returns its
+ * index, or SIZE_MAX when the pool cannot grow. */
+static inline size_t pool_insert(qz__search_ctx *c, float d, uint32_t s, uint8_t f)
+{
+    size_t n = c->cand_n;
+    if (n == c->cand_cap && qz__ctx_pool(c, n + 1) < 0) return SIZE_MAX;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) >> 1;
+        if (c->cand[mid].dist <= d) lo = mid + 1;
+        else hi = mid;
+    }
+    memmove(c->cand + lo + 1, c->cand + lo, (n - lo) * sizeof *c->cand);
+    memmove(c->flags + lo + 1, c->flags + lo, n - lo);
+    c->cand[lo] = (qz__hit){d, s};
+    c->flags[lo] = f;
+    c->cand_n = n + 1;
+    return lo;
+}
+
+/* The pool holds ef accepted entries, or ef + 1 (drop1: the worst of them
+ * stops being a result). Entries beyond the worst accepted distance are
+ * dropped: nothing beyond it is ever expanded. Entries AT it stay (no
+ * longer results): the two-heap search expands every candidate no farther
+ * than the worst result, and on integer distances (Hamming) such ties are
+ * common and are what lets a walk cross a plateau (dropping them cost 1.4
+ * points of recall@10 at ef 64 on 256-bit codes). Returns that distance,
+ * the bound a new node must beat. */
+static inline float pool_full(qz__search_ctx *c, int drop1)
+{
+    size_t last = c->cand_n;
+    while (!(c->flags[--last] & POOL_ACC)) {}
+    if (drop1) {
+        c->flags[last] &= (uint8_t)~POOL_ACC;
+        while (!(c->flags[--last] & POOL_ACC)) {}
+    }
+    float lb = c->cand[last].dist;
+    size_t end = last + 1;
+    while (end < c->cand_n && !(c->cand[end].dist > lb)) end++;
+    c->cand_n = end;
+    return lb;
+}
+
 size_t qz__hnsw_search_layer(const qz__hnsw *h, const qz__space *sp, qz__search_ctx *c, const void *q, uint32_t ep,
                              int level, size_t ef, int mode, qz__accept_fn filter, void *fuser, qz__hit **out)
 {
-    float lb = INFINITY; /* worst distance in a full result list */
+    float lb = INFINITY; /* worst accepted distance once ef are held */
     size_t links_bytes = sizeof(uint32_t) * (1 + (size_t)qz__max_links(h, level));
+    size_t n_acc = 0;
     c->cand_n = c->res_n = 0;
+    *out = c->out;
+    if (qz__ctx_pool(c, ef + 1) < 0) return 0; /* cannot fail: qz__ctx_get reserved it */
     qz__visit(c, ep);
     float d0 = qz__sdist(sp, q, qz__space_vec(h, sp, ep));
-    cand_push(c, d0, ep);
-    if (accepted(h, c, ep, mode, filter, fuser)) lb = res_push(c, ef, d0, ep);
+    int acc0 = accepted(h, c, ep, mode, filter, fuser);
+    pool_insert(c, d0, ep, acc0 ? POOL_ACC : 0);
+    if (acc0 && ++n_acc >= ef) lb = pool_full(c, 0);
 
-    while (c->cand_n) {
-        if (c->cand[0].dist > lb) break; /* lb is finite only when the list is full */
-        qz__hit cur = cand_pop(c);
-        _Atomic uint32_t *ll = qz__links(h, cur.slot, level);
+    size_t next = 0; /* first unexpanded entry */
+    while (next < c->cand_n) {
+        c->flags[next] |= POOL_DONE;
+        uint32_t cur = c->cand[next].slot;
+        size_t low = next + 1; /* where the next unexpanded entry is looked for */
+        _Atomic uint32_t *ll = qz__links(h, cur, level);
         uint32_t n = atomic_load_explicit(&ll[0], memory_order_acquire);
         c->hops++;
         c->listed += n;
@@ -235,16 +279,25 @@ size_t qz__hnsw_search_layer(const qz__hnsw *h, const qz__space *sp, qz__search_
             uint32_t nb = todo[i];
             float d = qz__sdist(sp, q, qz__space_vec(h, sp, nb));
             if (d < lb) {
-                if (cand_push(c, d, nb) < 0) goto done;
-                if (accepted(h, c, nb, mode, filter, fuser)) lb = res_push(c, ef, d, nb);
+                int acc = accepted(h, c, nb, mode, filter, fuser);
+                size_t at = pool_insert(c, d, nb, acc ? POOL_ACC : 0);
+                if (at == SIZE_MAX) goto done;
+                if (at < low) low = at; /* everything before `low` is expanded */
+                if (acc && ++n_acc >= ef) {
+                    lb = pool_full(c, n_acc > ef);
+                    n_acc = ef;
+                }
             }
         }
-        if (c->cand_n) prefetch_lines(qz__links(h, c->cand[0].slot, level), links_bytes, QZ__PREFETCH_LINES); /* its links */
+        next = low;
+        while (next < c->cand_n && (c->flags[next] & POOL_DONE)) next++;
+        if (next < c->cand_n) prefetch_lines(qz__links(h, c->cand[next].slot, level), links_bytes, QZ__PREFETCH_LINES); /* its links */
     }
 done:;
-    size_t n = drain(c);
-    *out = c->out;
-    return n;
+    size_t r = 0;
+    for (size_t i = 0; i < c->cand_n; i++)
+        if (c->flags[i] & POOL_ACC) c->out[r++] = c->cand[i];
+    return r;
 }
 
 /* The walk found n results (c->out, ascending), too few or too far: go over

@@ -8,8 +8,10 @@
  * equals the context's current tag, so clearing is a tag increment and the
  * array is only zeroed once every 65535 searches.
  *
- * `cand` is a min-heap (next node to expand), `res` a max-heap (worst kept
- * result on top, popped when the list exceeds ef).
+ * `cand` is the beam search's pool (hnsw_search.c): the nodes found so far,
+ * ascending by distance, with `flags` beside it (expanded, accepted). `res`
+ * is a max-heap (worst kept result on top, popped when the list exceeds k)
+ * for the exact pass.
  */
 #ifndef QZ_INDEX_SEARCH_CTX_H
 #define QZ_INDEX_SEARCH_CTX_H
@@ -23,7 +25,8 @@ struct qz__search_ctx {
     size_t tags_cap;
     uint16_t cur;
     qz__hit *cand;
-    size_t cand_n, cand_cap;
+    uint8_t *flags; /* flags_cap (>= cand_cap once qz__ctx_pool succeeded) */
+    size_t cand_n, cand_cap, flags_cap;
     qz__hit *res;
     size_t res_n, res_cap;
     qz__hit *out;
@@ -39,6 +42,8 @@ struct qz__search_ctx {
 size_t qz__ctx_pool_memory(qz__hnsw *h);
 /* Make sure c->scratch holds n hits. 0 or -1 (no memory). */
 int qz__ctx_scratch(qz__search_ctx *c, size_t n);
+/* Make sure c->cand and c->flags hold n entries. 0 or -1 (no memory). */
+int qz__ctx_pool(qz__search_ctx *c, size_t n);
 
 /* Start a fresh visited set. */
 static inline void qz__ctx_new_tag(qz__search_ctx *c)

@@ -9,6 +9,7 @@ void qz__ctx_free(qz__search_ctx *c)
     if (!c) return;
     qz__free(c->tags);
     qz__free(c->cand);
+    qz__free(c->flags);
     qz__free(c->res);
     qz__free(c->out);
     qz__free(c->scratch);
@@ -29,6 +30,19 @@ static int ensure(qz__hit **p, size_t *cap, size_t n)
 }
 
 int qz__ctx_scratch(qz__search_ctx *c, size_t n) { return ensure(&c->scratch, &c->scratch_cap, n); }
+
+int qz__ctx_pool(qz__search_ctx *c, size_t n)
+{
+    if (c->cand_cap >= n && c->flags_cap >= n) return 0;
+    if (ensure(&c->cand, &c->cand_cap, n)) return -1;
+    if (c->flags_cap < c->cand_cap) {
+        uint8_t *f = qz__realloc(c->flags, c->cand_cap);
+        if (!f) return -1;
+        c->flags = f;
+        c->flags_cap = c->cand_cap;
+    }
+    return 0;
+}
 
 /* Caller holds h->resize shared, so h->capacity is stable. */
 qz__search_ctx *qz__ctx_get(qz__hnsw *h, size_t ef)
@@ -53,8 +67,7 @@ qz__search_ctx *qz__ctx_get(qz__hnsw *h, size_t ef)
         c->cur = 0;
     }
     c->cur++;
-    if (ensure(&c->res, &c->res_cap, ef + 1) || ensure(&c->out, &c->out_cap, ef + 1) ||
-        ensure(&c->cand, &c->cand_cap, ef + 1))
+    if (ensure(&c->res, &c->res_cap, ef + 1) || ensure(&c->out, &c->out_cap, ef + 1) || qz__ctx_pool(c, ef + 1))
         goto fail;
     c->cand_n = c->res_n = 0;
     return c;
@@ -88,7 +101,7 @@ size_t qz__ctx_pool_memory(qz__hnsw *h)
     for (size_t i = 0; i < h->n_pool; i++) {
         qz__search_ctx *c = h->pool[i];
         m += sizeof *c + c->tags_cap * sizeof *c->tags +
-             (c->cand_cap + c->res_cap + c->out_cap + c->scratch_cap) * sizeof(qz__hit) + c->obuf_cap;
+             (c->cand_cap + c->res_cap + c->out_cap + c->scratch_cap) * sizeof(qz__hit) + c->flags_cap + c->obuf_cap;
     }
     m += h->cap_pool * sizeof *h->pool;
     pthread_mutex_unlock(&h->pool_lock);
