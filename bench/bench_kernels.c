@@ -247,11 +247,14 @@ typedef enum metric {
     M_DOT_F32F16,
     M_L2_SQ8,
     M_DOT_SQ8,
+    M_L2_SQ8Q,
+    M_DOT_SQ8Q,
     M_COUNT
 } metric;
 static const char *const g_metric_names[M_COUNT] = {"l2sq_f32",    "dot_f32",    "hamming_b8",
                                                     "l2sq_f16",    "dot_f16",    "l2sq_f32f16",
-                                                    "dot_f32f16",  "l2sq_sq8",   "dot_sq8"};
+                                                    "dot_f32f16",  "l2sq_sq8",   "dot_sq8",
+                                                    "l2sq_sq8q",   "dot_sq8q"};
 
 static qz__dist_fn kernel_of(const qz__kernels *k, metric m)
 {
@@ -264,6 +267,8 @@ static qz__dist_fn kernel_of(const qz__kernels *k, metric m)
     case M_L2_F32F16: return k->l2sq_f32f16;
     case M_DOT_F32F16: return k->dot_f32f16;
     case M_L2_SQ8: return k->l2sq_sq8;
+    case M_L2_SQ8Q: return k->l2sq_sq8q; /* NULL in most tables */
+    case M_DOT_SQ8Q: return k->dot_sq8q;
     default: return k->dot_sq8;
     }
 }
@@ -279,7 +284,9 @@ static void shape(metric m, size_t dim, size_t *n, size_t *stride)
     case M_L2_F32F16:
     case M_DOT_F32F16: *n = dim, *stride = 2 * dim; break;
     case M_L2_SQ8:
-    case M_DOT_SQ8: *n = dim, *stride = 16 + dim; break;
+    case M_DOT_SQ8:
+    case M_L2_SQ8Q:
+    case M_DOT_SQ8Q: *n = dim, *stride = 16 + dim; break;
     default: *n = dim, *stride = 4 * dim; break;
     }
 }
@@ -423,6 +430,7 @@ int main(int argc, char **argv)
         for (int m = 0; m < M_COUNT; m++) {
             for (size_t t = 0; t < ntab; t++) {
                 qz__dist_fn fn = kernel_of(tab[t], (metric)m);
+                if (!fn) continue; /* no prepared-query sq8 kernels in this table */
                 /* A table may reuse a lower table's kernel (avx512vpopcnt
                  * has the avx512 float kernels): measure it once, under the
                  * lowest table that has it. */
@@ -435,7 +443,7 @@ int main(int argc, char **argv)
                 double bytes = (double)query_bytes((metric)m, dim, vbytes) + (double)vbytes;
                 double flops = (m == M_L2 || m == M_L2_F16 || m == M_L2_F32F16) ? 3.0 * dim
                                : (m == M_DOT || m == M_DOT_F16 || m == M_DOT_F32F16 || m == M_L2_SQ8 ||
-                                  m == M_DOT_SQ8)
+                                  m == M_DOT_SQ8 || m == M_L2_SQ8Q || m == M_DOT_SQ8Q)
                                    ? 2.0 * dim
                                    : 0.0;
                 double hot = evals_per_second(fn, dim, (metric)m, 0, 0);
@@ -459,7 +467,7 @@ int main(int argc, char **argv)
     for (size_t t = 0; t < ntab; t++)
         for (int m = 0; m < M_COUNT; m++)
             for (size_t u = ntab; u-- > t + 1;)
-                if (kernel_of(tab[u], (metric)m) == kernel_of(tab[t], (metric)m)) {
+                if (kernel_of(tab[t], (metric)m) && kernel_of(tab[u], (metric)m) == kernel_of(tab[t], (metric)m)) {
                     printf("\n%s %s is the %s kernel (not repeated above).", tab[t]->name,
                            g_metric_names[m], tab[u]->name);
                     break;

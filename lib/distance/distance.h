@@ -38,6 +38,13 @@ typedef struct qz__kernels {
      * converts only the code's side, and keeps its own precision. */
     qz__dist_fn l2sq_f32f16; /* sum (a[i]-b[i])^2 */
     qz__dist_fn dot_f32f16;  /* sum a[i]*b[i] */
+    /* sq8 with a prepared query (qz__sq8_prepare, vector/codec.h): a is a
+     * query code whose bytes are stored as q - 128 (int8), b a stored code;
+     * the same value as l2sq_sq8 / dot_sq8 of the unprepared code. NULL in
+     * tables where it would not be faster (all but scalar and avx512vnni):
+     * queries then use the symmetric kernels. */
+    qz__dist_fn l2sq_sq8q;
+    qz__dist_fn dot_sq8q;
 } qz__kernels;
 
 /* The best table this CPU and OS support, or the one named by the environment

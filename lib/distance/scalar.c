@@ -108,6 +108,15 @@ static uint64_t qz__ip_u8_scalar(const uint8_t *a, const uint8_t *b, size_t n)
 
 QZ__SQ8_KERNELS(scalar, qz__ip_u8_scalar)
 
+static int64_t qz__ipq_scalar(const uint8_t *qs8, const uint8_t *b, size_t n)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++) sum += (int64_t)b[i] * (int8_t)qs8[i];
+    return sum;
+}
+
+QZ__SQ8Q_KERNELS(scalar, qz__ipq_scalar, )
+
 const qz__kernels qz__kernels_scalar = {
     "scalar",
     qz__dist_l2sq_f32_scalar,
@@ -120,4 +129,6 @@ const qz__kernels qz__kernels_scalar = {
     qz__dist_dot_sq8_scalar,
     qz__dist_l2sq_f32f16_scalar,
     qz__dist_dot_f32f16_scalar,
+    qz__dist_l2sq_sq8q_scalar,
+    qz__dist_dot_sq8q_scalar,
 };

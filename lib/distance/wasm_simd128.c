@@ -228,4 +228,6 @@ const qz__kernels qz__kernels_simd128 = {
     qz__dist_dot_sq8_simd128,
     qz__dist_l2sq_f32f16_simd128,
     qz__dist_dot_f32f16_simd128,
+    NULL, /* l2sq_sq8q and dot_sq8q: no prepared-query kernels here (distance.h) */
+    NULL,
 };

@@ -348,4 +348,6 @@ const qz__kernels qz__kernels_avx2 = {
     qz__dist_dot_sq8_avx2,
     qz__dist_l2sq_f32f16_avx2,
     qz__dist_dot_f32f16_avx2,
+    NULL, /* l2sq_sq8q and dot_sq8q: no prepared-query kernels here (distance.h) */
+    NULL,
 };

@@ -387,6 +387,32 @@ __attribute__((target("avx512vnni"))) static uint64_t qz__ip_u8_avx512vnni(const
 QZ__SQ8_KERNELS(avx512, qz__ip_u8_avx512)
 QZ__SQ8_KERNELS(avx512vnni, qz__ip_u8_avx512vnni)
 
+/* sum b_i * (int8)q_i for a prepared query q (vector/codec.h): one VPDPBUSD
+ * per 64 bytes, the stored code as its u8 operand, nothing else in the
+ * loop. A zero-masked tail of b contributes 0. 32-bit lanes cannot
+ * overflow: a lane adds 4 products of at most 255 * 128 per 64 bytes, so
+ * 2^31 takes more than 2^14 steps (a million bytes); n <= 65536 here. */
+__attribute__((target("avx512vnni"))) static inline int64_t qz__ipq_avx512vnni(const uint8_t *q, const uint8_t *b,
+                                                                              size_t n)
+{
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+    size_t i = 0;
+    for (; i + 128 <= n; i += 128) {
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(b + i), _mm512_loadu_si512(q + i));
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(b + i + 64), _mm512_loadu_si512(q + i + 64));
+    }
+    while (i < n) {
+        __mmask64 m = mask64(n - i);
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_maskz_loadu_epi8(m, b + i), _mm512_maskz_loadu_epi8(m, q + i));
+        i += n - i < 64 ? n - i : 64;
+    }
+    __m512i acc = _mm512_add_epi32(acc0, acc1);
+    return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)),
+                                                    _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1))));
+}
+
+QZ__SQ8Q_KERNELS(avx512vnni, qz__ipq_avx512vnni, __attribute__((target("avx512vnni"))))
+
 const qz__kernels qz__kernels_avx512 = {
     "avx512",
     qz__dist_l2sq_f32_avx512,
@@ -399,6 +425,8 @@ const qz__kernels qz__kernels_avx512 = {
     qz__dist_dot_sq8_avx512,
     qz__dist_l2sq_f32f16_avx512,
     qz__dist_dot_f32f16_avx512,
+    NULL, /* l2sq_sq8q and dot_sq8q: no prepared-query kernels here (distance.h) */
+    NULL,
 };
 
 const qz__kernels qz__kernels_avx512vpopcnt = {
@@ -413,6 +441,8 @@ const qz__kernels qz__kernels_avx512vpopcnt = {
     qz__dist_dot_sq8_avx512,
     qz__dist_l2sq_f32f16_avx512,
     qz__dist_dot_f32f16_avx512,
+    NULL, /* l2sq_sq8q and dot_sq8q: no prepared-query kernels here (distance.h) */
+    NULL,
 };
 
 const qz__kernels qz__kernels_avx512vnni = {
@@ -427,4 +457,6 @@ const qz__kernels qz__kernels_avx512vnni = {
     qz__dist_dot_sq8_avx512vnni,
     qz__dist_l2sq_f32f16_avx512,
     qz__dist_dot_f32f16_avx512,
+    qz__dist_l2sq_sq8q_avx512vnni,
+    qz__dist_dot_sq8q_avx512vnni,
 };

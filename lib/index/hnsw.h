@@ -176,6 +176,7 @@ typedef struct qz__hnsw {
     qz__space cs, xs;    /* codes, exact record form (see qz__space) */
     qz__space qs;        /* what a query walks in: cs, or for f16 the asymmetric kernel (f32 query x code) */
     int q_raw;           /* 1: qs takes the query in record form, not quantized (f16) */
+    int q_prep;          /* 1: qs takes the query's code prepared (qz__sq8_prepare: int8 on VNNI) */
     const qz__space *bs; /* construction and repair measure in it: &xs, or &cs (orig_external) */
     int quantized;       /* codes differ from records: originals in `orig` (or outside), results re-ranked */
     int orig_external;   /* quantized, originals outside the index: `pin` until stored, else `fetch` */

@@ -184,6 +184,12 @@ int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw *
         h->qs.kernel = l2 ? k->l2sq_f32f16 : k->dot_f32f16;
         h->q_raw = 1;
     }
+    /* int8 queries are prepared once where the table has kernels for it
+     * (vector/codec.h, qz__sq8_prepare) */
+    if (h->dtype == QZ__DTYPE_INT8 && k->l2sq_sq8q && k->dot_sq8q) {
+        h->qs.kernel = l2 ? k->l2sq_sq8q : k->dot_sq8q;
+        h->q_prep = 1;
+    }
     /* Construction measures exact distances when the originals are at hand,
      * so the graph is as good as an f32 one whatever the codes are. Without
      * them (orig_external, f16 and int8 only: lib/engine refuses binary) it

@@ -432,6 +432,7 @@ int qz__hnsw_search(qz__hnsw *h, const void *query, size_t k, uint32_t ef, uint3
             }
             void *cb = heapcode ? heapcode : (void *)codebuf;
             qz__hnsw_quantize(h, query, cb);
+            if (h->q_prep) qz__sq8_prepare(cb, h->dim);
             qc = cb;
         }
     }

@@ -173,6 +173,39 @@ static inline float qz__sq8_l2(const void *a, const void *b, size_t n, uint64_t 
                            ipfn((const uint8_t *)a + QZ__SQ8_HEADER, (const uint8_t *)b + QZ__SQ8_HEADER, n)); \
     }
 
+/* The query form of a code for the *_sq8q kernels: each byte q becomes
+ * q - 128 as int8 (q ^ 0x80), the header unchanged. VPDPBUSD multiplies
+ * u8 by s8, so the stored code is the u8 side and a prepared query the s8
+ * side: sum b*(q-128) = ip - 128*sum b, where sum b is the code's Q (an
+ * exact integer in f32: n*255 < 2^24 for n <= 65536). A query is prepared
+ * once; per distance the flip of the code and the sum of the query's bytes
+ * that the symmetric kernel does are gone. */
+static inline void qz__sq8_prepare(void *code, size_t n)
+{
+    uint8_t *q = (uint8_t *)code + QZ__SQ8_HEADER;
+    for (size_t i = 0; i < n; i++) q[i] ^= 0x80u;
+}
+
+/* Defines the two prepared-query kernels of one ISA file from `ipqfn`
+ * (int64_t ipqfn(const uint8_t *qs8, const uint8_t *b, size_t n) = sum
+ * b_i * (int8)qs8_i), with a function attribute (a target). */
+#define QZ__SQ8Q_KERNELS(suffix, ipqfn, attr)                                                           \
+    attr static uint64_t qz__sq8q_ip_##suffix(const void *a, const void *b, size_t n)                   \
+    {                                                                                                   \
+        int64_t t = ipqfn((const uint8_t *)a + QZ__SQ8_HEADER, (const uint8_t *)b + QZ__SQ8_HEADER, n); \
+        return (uint64_t)(t + 128 * (int64_t)qz__sq8_head_get(b).q);                                    \
+    }                                                                                                   \
+    attr static float qz__dist_l2sq_sq8q_##suffix(const void *a, const void *b, size_t n)               \
+    {                                                                                                   \
+        if (n == 0) return 0.0f;                                                                        \
+        return qz__sq8_l2(a, b, n, qz__sq8q_ip_##suffix(a, b, n));                                      \
+    }                                                                                                   \
+    attr static float qz__dist_dot_sq8q_##suffix(const void *a, const void *b, size_t n)                \
+    {                                                                                                   \
+        if (n == 0) return 0.0f;                                                                        \
+        return qz__sq8_dot(a, b, n, qz__sq8q_ip_##suffix(a, b, n));                                     \
+    }
+
 /* Encode n floats (finite) into an 8-bit code of QZ__SQ8_HEADER + n bytes. */
 static inline void qz__sq8_encode(const float *x, size_t n, void *out)
 {

@@ -512,6 +512,77 @@ static void every_kernel_matches_scalar_u8_dot_and_sq8_exactly_for_lengths_1_to_
     free(fy);
 }
 
+/* Recompute the header's Q (sum of the bytes) of a code whose bytes were set by hand. */
+static void sq8_fix_q(uint8_t *code, size_t n)
+{
+    qz__sq8_head h = qz__sq8_head_get(code);
+    double q = 0;
+    for (size_t i = 0; i < n; i++) q += code[QZ__SQ8_HEADER + i];
+    h.q = (float)q;
+    memcpy(code, &h, sizeof h);
+}
+
+/* The prepared-query kernels (a query code with its bytes flipped to
+ * q - 128) give exactly what the symmetric scalar kernels give on the
+ * unprepared code, in every table that has them; scalar has them. */
+static void prepared_query_sq8_kernels_match_scalar_exactly_for_lengths_1_to_1100(void **state)
+{
+    (void)state;
+    const qz__kernels *tab[MAX_TABLES];
+    size_t ntab = tables(tab);
+    assert_non_null(qz__kernels_scalar.l2sq_sq8q);
+    assert_non_null(qz__kernels_scalar.dot_sq8q);
+    rng_seed(0x5818);
+    float *fx = malloc(MAX_LEN * sizeof(float)), *fy = malloc(MAX_LEN * sizeof(float));
+    assert_true(fx && fy);
+    size_t checked = 0;
+    for (size_t n = 1; n <= MAX_LEN; n++) {
+        for (size_t off = 0; off < 4; off++) {
+            uint8_t *ba = malloc(off + QZ__SQ8_HEADER + n), *bb = malloc((off + 1) % 4 + QZ__SQ8_HEADER + n);
+            uint8_t *bp = malloc((off + 2) % 4 + QZ__SQ8_HEADER + n);
+            assert_true(ba && bb && bp);
+            uint8_t *ca = ba + off, *cb = bb + (off + 1) % 4, *pa = bp + (off + 2) % 4;
+            int mode = (int)(n % 3); /* 0: encoded data, 1: every byte 255 (largest sums), 2: a sparse query */
+            for (size_t i = 0; i < n; i++) {
+                fx[i] = rng_unit();
+                fy[i] = (float)(rng_unit() * 3.0 + 0.5);
+            }
+            qz__sq8_encode(fx, n, ca);
+            qz__sq8_encode(fy, n, cb);
+            for (size_t i = 0; i < n; i++) {
+                if (mode == 1) ca[QZ__SQ8_HEADER + i] = cb[QZ__SQ8_HEADER + i] = 255;
+                if (mode == 2 && rng_next() % 4) ca[QZ__SQ8_HEADER + i] = 0;
+            }
+            sq8_fix_q(ca, n);
+            sq8_fix_q(cb, n);
+            memcpy(pa, ca, QZ__SQ8_HEADER + n);
+            qz__sq8_prepare(pa, n);
+            float rl2 = qz__kernels_scalar.l2sq_sq8(ca, cb, n), rdot = qz__kernels_scalar.dot_sq8(ca, cb, n);
+            for (size_t t = 0; t < ntab; t++) {
+                if (!tab[t]->l2sq_sq8q || !tab[t]->dot_sq8q) {
+                    assert_true(!tab[t]->l2sq_sq8q && !tab[t]->dot_sq8q); /* both or neither */
+                    continue;
+                }
+                float l2 = tab[t]->l2sq_sq8q(pa, cb, n), dot = tab[t]->dot_sq8q(pa, cb, n);
+                checked++;
+                if (!(l2 == rl2) || !(dot == rdot)) {
+                    print_error("%s sq8q: n=%zu off=%zu mode=%d l2 %.9g want %.9g, dot %.9g want %.9g\n",
+                                tab[t]->name, n, off, mode, (double)l2, (double)rl2, (double)dot, (double)rdot);
+                    fail();
+                }
+            }
+            free(ba);
+            free(bb);
+            free(bp);
+        }
+    }
+    assert_true(checked >= MAX_LEN * 4); /* scalar at least */
+    for (size_t t = 0; t < ntab; t++)
+        if (tab[t]->l2sq_sq8q) assert_true(tab[t]->l2sq_sq8q(fx, fy, 0) == 0.0f && tab[t]->dot_sq8q(fx, fy, 0) == 0.0f);
+    free(fx);
+    free(fy);
+}
+
 static void u8_dot_is_exact_at_the_largest_dimension(void **state)
 {
     (void)state;
@@ -773,6 +844,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(every_kernel_matches_scalar_f32f16_l2_for_lengths_1_to_1100),
         cmocka_unit_test(every_kernel_matches_scalar_f32f16_dot_for_lengths_1_to_1100),
         cmocka_unit_test(every_kernel_matches_scalar_u8_dot_and_sq8_exactly_for_lengths_1_to_1100),
+        cmocka_unit_test(prepared_query_sq8_kernels_match_scalar_exactly_for_lengths_1_to_1100),
         cmocka_unit_test(u8_dot_is_exact_at_the_largest_dimension),
         cmocka_unit_test(sq8_codes_decode_within_half_a_step_and_kernels_measure_the_decoded_vectors),
         cmocka_unit_test(f16_conversion_round_trips_every_half_and_saturates),
