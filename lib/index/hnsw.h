@@ -133,7 +133,7 @@ typedef struct qz__space {
     qz__distkind kind;
     uint32_t elems;  /* n given to the kernel */
     uint32_t bytes;  /* bytes of one vector of this space */
-    int in_orig;     /* 1: vectors in h->orig; 0: in the layer-0 record */
+    int in_orig;     /* 1: vectors in h->orig; 0: qz__node_vec (the layer-0 record, or vecs) */
     int wide;        /* 1: f32 kernel, may overflow: qz__dist_wide on +-inf/NaN */
 } qz__space;
 
@@ -172,7 +172,7 @@ typedef struct qz__hnsw {
     uint32_t dim, metric, M, M0, ef_construction;
     uint32_t vec_bytes;  /* bytes of one vector in record form (journaled, returned by get) */
     uint32_t dtype;      /* enum qz__dtype of the codes (QZ__DTYPE_F32 also under Hamming) */
-    uint32_t code_bytes; /* bytes of one code in the layer-0 record */
+    uint32_t code_bytes; /* bytes of one code */
     qz__space cs, xs;    /* codes, exact record form (see qz__space) */
     qz__space qs;        /* what a query walks in: cs, or for f16 the asymmetric kernel (f32 query x code) */
     int q_raw;           /* 1: qs takes the query in record form, not quantized (f16) */

@@ -3,7 +3,7 @@
  * re-ranks with: in memory (h->orig), or, with orig_external, outside it.
  *
  * orig_external is the caller's choice for a database larger than RAM: the
- * index keeps only the codes beside the links. Construction and repair then
+ * index keeps only the codes and the links. Construction and repair then
  * measure on the codes (h->bs = &h->cs), so nothing but re-ranking and
  * qz_db_get() needs an original, and those read it
  *  - from a pin, a copy the index holds from the insertion until the

@@ -1,5 +1,5 @@
 /*
- * search_ctx.h - per-search scratch space: visited tags and two heaps
+ * search_ctx.h - per-search scratch space: visited tags, the beam pool, a heap
  * (internal).
  *
  * A context belongs to one search at a time; contexts are pooled on the index
