@@ -361,33 +361,52 @@ static uint16_t *alloc_halves(size_t off, size_t n, void **block)
     return (uint16_t *)*block + off;
 }
 
-static void sweep_f16(metric m)
+/* The f16 kernels (asym 0: both sides f16) and the asymmetric ones (asym 1:
+ * a is f32, unrounded query values; b f16 codes of independent values of
+ * the same kind), every table against scalar. */
+static qz__dist_fn half_kernel(const qz__kernels *k, metric m, int asym)
+{
+    if (asym) return m == M_L2 ? k->l2sq_f32f16 : k->dot_f32f16;
+    return m == M_L2 ? k->l2sq_f16 : k->dot_f16;
+}
+
+static void sweep_half(metric m, int asym)
 {
     const qz__kernels *tab[MAX_TABLES];
     size_t ntab = tables(tab);
-    qz__dist_fn ref_fn = m == M_L2 ? qz__kernels_scalar.l2sq_f16 : qz__kernels_scalar.dot_f16;
+    qz__dist_fn ref_fn = half_kernel(&qz__kernels_scalar, m, asym);
     size_t checked = 0;
-    rng_seed(m == M_L2 ? 0x1616 : 0x6161);
+    rng_seed(asym ? (m == M_L2 ? 0x3216 : 0x6123) : (m == M_L2 ? 0x1616 : 0x6161));
     for (int kind = 0; kind < DATA_KINDS; kind++) {
         for (size_t n = 1; n <= MAX_LEN; n++) {
             for (size_t off = 0; off < 4; off++) {
                 void *ba, *bb;
-                uint16_t *a = alloc_halves(off, n, &ba); /* odd offsets: 2-byte aligned only */
+                /* odd offsets of halves: 2-byte aligned only */
+                float *af = asym ? alloc_floats(off, n, &ba) : NULL;
+                uint16_t *ah = asym ? NULL : alloc_halves(off, n, &ba);
                 uint16_t *b = alloc_halves((off + 1) % 4, n, &bb);
                 double abs_sum = 0.0;
                 for (size_t i = 0; i < n; i++) {
-                    a[i] = qz__f32_to_f16(rng_value((data_kind)kind));
+                    double x;
+                    if (asym) {
+                        af[i] = rng_value((data_kind)kind);
+                        x = af[i];
+                    } else {
+                        ah[i] = qz__f32_to_f16(rng_value((data_kind)kind));
+                        x = qz__f16_to_f32(ah[i]);
+                    }
                     b[i] = qz__f32_to_f16(rng_value((data_kind)kind));
-                    double x = qz__f16_to_f32(a[i]), y = qz__f16_to_f32(b[i]);
+                    double y = qz__f16_to_f32(b[i]);
                     abs_sum += dabs(m == M_L2 ? (x - y) * (x - y) : x * y);
                 }
+                const void *a = asym ? (const void *)af : (const void *)ah;
                 float ref = ref_fn(a, b, n);
                 for (size_t t = 0; t < ntab; t++) {
-                    float got = (m == M_L2 ? tab[t]->l2sq_f16 : tab[t]->dot_f16)(a, b, n);
+                    float got = half_kernel(tab[t], m, asym)(a, b, n);
                     if (!agrees(got, ref, abs_sum, n)) {
-                        print_error("%s %s_f16: n=%zu off=%zu data=%s got %.9g want %.9g\n", tab[t]->name,
-                                    m == M_L2 ? "l2sq" : "dot", n, off, g_kind_names[kind], (double)got,
-                                    (double)ref);
+                        print_error("%s %s_%s: n=%zu off=%zu data=%s got %.9g want %.9g\n", tab[t]->name,
+                                    m == M_L2 ? "l2sq" : "dot", asym ? "f32f16" : "f16", n, off,
+                                    g_kind_names[kind], (double)got, (double)ref);
                         fail();
                     }
                     checked++;
@@ -403,66 +422,25 @@ static void sweep_f16(metric m)
 static void every_kernel_matches_scalar_f16_l2_for_lengths_1_to_1100(void **state)
 {
     (void)state;
-    sweep_f16(M_L2);
+    sweep_half(M_L2, 0);
 }
 
 static void every_kernel_matches_scalar_f16_dot_for_lengths_1_to_1100(void **state)
 {
     (void)state;
-    sweep_f16(M_DOT);
-}
-
-/* The asymmetric kernels: a is f32 (unrounded query values), b f16 codes of
- * independent values of the same kind. */
-static void sweep_f32f16(metric m)
-{
-    const qz__kernels *tab[MAX_TABLES];
-    size_t ntab = tables(tab);
-    qz__dist_fn ref_fn = m == M_L2 ? qz__kernels_scalar.l2sq_f32f16 : qz__kernels_scalar.dot_f32f16;
-    size_t checked = 0;
-    rng_seed(m == M_L2 ? 0x3216 : 0x6123);
-    for (int kind = 0; kind < DATA_KINDS; kind++) {
-        for (size_t n = 1; n <= MAX_LEN; n++) {
-            for (size_t off = 0; off < 4; off++) {
-                void *ba, *bb;
-                float *a = alloc_floats(off, n, &ba);
-                uint16_t *b = alloc_halves((off + 1) % 4, n, &bb); /* odd offsets: 2-byte aligned only */
-                double abs_sum = 0.0;
-                for (size_t i = 0; i < n; i++) {
-                    a[i] = rng_value((data_kind)kind);
-                    b[i] = qz__f32_to_f16(rng_value((data_kind)kind));
-                    double x = a[i], y = qz__f16_to_f32(b[i]);
-                    abs_sum += dabs(m == M_L2 ? (x - y) * (x - y) : x * y);
-                }
-                float ref = ref_fn(a, b, n);
-                for (size_t t = 0; t < ntab; t++) {
-                    float got = (m == M_L2 ? tab[t]->l2sq_f32f16 : tab[t]->dot_f32f16)(a, b, n);
-                    if (!agrees(got, ref, abs_sum, n)) {
-                        print_error("%s %s_f32f16: n=%zu off=%zu data=%s got %.9g want %.9g\n", tab[t]->name,
-                                    m == M_L2 ? "l2sq" : "dot", n, off, g_kind_names[kind], (double)got,
-                                    (double)ref);
-                        fail();
-                    }
-                    checked++;
-                }
-                free(ba);
-                free(bb);
-            }
-        }
-    }
-    assert_true(checked >= (size_t)DATA_KINDS * MAX_LEN * 4);
+    sweep_half(M_DOT, 0);
 }
 
 static void every_kernel_matches_scalar_f32f16_l2_for_lengths_1_to_1100(void **state)
 {
     (void)state;
-    sweep_f32f16(M_L2);
+    sweep_half(M_L2, 1);
 }
 
 static void every_kernel_matches_scalar_f32f16_dot_for_lengths_1_to_1100(void **state)
 {
     (void)state;
-    sweep_f32f16(M_DOT);
+    sweep_half(M_DOT, 1);
 }
 
 static void every_kernel_matches_scalar_u8_dot_and_sq8_exactly_for_lengths_1_to_1100(void **state)
