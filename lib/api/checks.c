@@ -1,5 +1,6 @@
 /* checks.c - the checks every argument of the public API goes through. */
 #include <math.h>
+#include <string.h>
 
 #include "api/api.h"
 #include "vector/metric.h"
@@ -16,12 +17,21 @@ int qz__check_vector(const qz_db *db, const float *v, size_t dims, const char *w
     if (!v) return qz__err(QZ_EINVAL, "%s is NULL", what);
     if (dims != db->cfg.dim)
         return qz__err(QZ_EDIM, "%s has %zu dimensions, database expects %u", what, dims, db->cfg.dim);
-    int nonzero = 0;
+    /* One pass over the bits (exponent all ones: NaN or infinite; any bit
+     * but the sign: non-zero), without branches, so it vectorizes; a
+     * second pass names the first bad component. Every query goes through
+     * here: the branching loop was 3% of an MNIST search at ef 15. */
+    uint32_t bad = 0, nonzero = 0;
     for (size_t i = 0; i < dims; i++) {
-        if (!isfinite(v[i]))
-            return qz__err(QZ_ENONFINITE, "%s component %zu is %s", what, i, isnan(v[i]) ? "NaN" : "infinite");
-        nonzero |= v[i] != 0.0f;
+        uint32_t b;
+        memcpy(&b, &v[i], sizeof b);
+        bad |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
+        nonzero |= b & 0x7fffffffu;
     }
+    if (bad)
+        for (size_t i = 0; i < dims; i++)
+            if (!isfinite(v[i]))
+                return qz__err(QZ_ENONFINITE, "%s component %zu is %s", what, i, isnan(v[i]) ? "NaN" : "infinite");
     /* Any finite non-zero vector has a direction: the index normalises it
      * safely (scaled first), however tiny or huge its components are. */
     if (db->cfg.metric == QZ__METRIC_COSINE && !nonzero)

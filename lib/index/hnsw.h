@@ -164,7 +164,7 @@ typedef struct qz__pin_ent {
     uint64_t seq;
 } qz__pin_ent;
 
-/* One search context: visited tags and heap space, pooled per index. */
+/* One search context: a visited set and heap space, pooled per index. */
 typedef struct qz__search_ctx qz__search_ctx;
 
 typedef struct qz__hnsw {

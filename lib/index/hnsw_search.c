@@ -198,11 +198,21 @@ static inline size_t pool_insert(qz__search_ctx *c, float d, uint32_t s, uint8_t
 {
     size_t n = c->cand_n;
     if (n == c->cand_cap && qz__ctx_pool(c, n + 1) < 0) return SIZE_MAX;
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) >> 1;
-        if (c->cand[mid].dist <= d) lo = mid + 1;
-        else hi = mid;
+    size_t lo = 0;
+    if (n) {
+        /* Branch-free upper bound: the answer stays in [b, b + len]. The
+         * branching search mispredicts about every other step; on an index
+         * in cache (GloVe 25k int8, ef 100) it took 19% of the beam
+         * search's samples, the branch-free one 12%. QPS moved within the
+         * noise (+0.6% median of 10 alternating runs). */
+        const qz__hit *b = c->cand;
+        size_t len = n;
+        while (len > 1) {
+            size_t half = len >> 1;
+            b += b[half].dist <= d ? half : 0;
+            len -= half;
+        }
+        lo = (size_t)(b - c->cand) + (b->dist <= d);
     }
     memmove(c->cand + lo + 1, c->cand + lo, (n - lo) * sizeof *c->cand);
     memmove(c->flags + lo + 1, c->flags + lo, n - lo);

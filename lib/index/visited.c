@@ -1,4 +1,4 @@
-/* visited.c - the pool of search contexts (visited tags and heap space). */
+/* visited.c - the pool of search contexts (visited sets and heap space). */
 #include <string.h>
 
 #include "index/search_ctx.h"
@@ -7,7 +7,8 @@
 void qz__ctx_free(qz__search_ctx *c)
 {
     if (!c) return;
-    qz__free(c->tags);
+    qz__free(c->bits);
+    qz__free(c->touched);
     qz__free(c->cand);
     qz__free(c->flags);
     qz__free(c->res);
@@ -55,18 +56,18 @@ qz__search_ctx *qz__ctx_get(qz__hnsw *h, size_t ef)
         c = qz__calloc(1, sizeof *c);
         if (!c) return NULL;
     }
-    if (c->tags_cap < h->capacity) {
-        uint16_t *t = qz__realloc(c->tags, h->capacity * sizeof *t);
-        if (!t) goto fail;
-        memset(t + c->tags_cap, 0, (h->capacity - c->tags_cap) * sizeof *t);
-        c->tags = t;
-        c->tags_cap = h->capacity;
+    size_t words = (h->capacity + 63) / 64;
+    if (c->bits_words < words) {
+        uint64_t *b = qz__realloc(c->bits, words * sizeof *b);
+        if (!b) goto fail;
+        c->bits = b;
+        uint32_t *t = qz__realloc(c->touched, words * sizeof *t);
+        if (!t) goto fail; /* bits_words still the old size: consistent */
+        c->touched = t;
+        memset(b + c->bits_words, 0, (words - c->bits_words) * sizeof *b);
+        c->bits_words = words;
     }
-    if (c->cur == UINT16_MAX) {
-        memset(c->tags, 0, c->tags_cap * sizeof *c->tags);
-        c->cur = 0;
-    }
-    c->cur++;
+    qz__ctx_new_tag(c);
     if (ensure(&c->res, &c->res_cap, ef + 1) || ensure(&c->out, &c->out_cap, ef + 1) || qz__ctx_pool(c, ef + 1))
         goto fail;
     c->cand_n = c->res_n = 0;
@@ -100,7 +101,7 @@ size_t qz__ctx_pool_memory(qz__hnsw *h)
     pthread_mutex_lock(&h->pool_lock);
     for (size_t i = 0; i < h->n_pool; i++) {
         qz__search_ctx *c = h->pool[i];
-        m += sizeof *c + c->tags_cap * sizeof *c->tags +
+        m += sizeof *c + c->bits_words * (sizeof *c->bits + sizeof *c->touched) +
              (c->cand_cap + c->res_cap + c->out_cap + c->scratch_cap) * sizeof(qz__hit) + c->flags_cap + c->obuf_cap;
     }
     m += h->cap_pool * sizeof *h->pool;

@@ -616,6 +616,67 @@ static void sq8_codes_decode_within_half_a_step_and_kernels_measure_the_decoded_
     }
 }
 
+/* The encoder as first written: branches, double sums. The library's is
+ * branch-free so that it vectorizes; it must give the same bytes and
+ * header on every input, extremes included. */
+static void sq8_encode_reference(const float *x, size_t n, uint8_t *out)
+{
+    float lo = x[0], hi = x[0];
+    for (size_t i = 1; i < n; i++) {
+        if (x[i] < lo) lo = x[i];
+        if (x[i] > hi) hi = x[i];
+    }
+    double range = (double)hi - (double)lo;
+    double s = range > 0 ? range / 255.0 : 0.0, inv = range > 0 ? 255.0 / range : 0.0;
+    double sum = 0, sum2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        long v = (long)(((double)x[i] - lo) * inv + 0.5);
+        if (v < 0) v = 0;
+        if (v > 255) v = 255;
+        out[QZ__SQ8_HEADER + i] = (uint8_t)v;
+        sum += (double)v;
+        sum2 += (double)v * (double)v;
+    }
+    qz__sq8_head h = {(float)s, lo, (float)sum, 0};
+    double fs = h.s, fo = h.o, n2 = (double)n * fo * fo + 2.0 * fo * fs * sum + fs * fs * sum2;
+    h.n2 = n2 <= FLT_MAX ? (float)n2 : FLT_MAX;
+    memcpy(out, &h, sizeof h);
+}
+
+static void sq8_encoder_gives_the_reference_bytes_on_extreme_inputs(void **state)
+{
+    (void)state;
+    rng_seed(0xe8c0de);
+    enum { N = 1100 };
+    static float x[N];
+    static uint8_t got[QZ__SQ8_HEADER + N], want[QZ__SQ8_HEADER + N];
+    const float special[] = {0.0f, -0.0f, FLT_MAX, -FLT_MAX, FLT_MIN, -FLT_MIN, 0x1p-149f, -0x1p-149f, 1.0f, -1.0f};
+    for (int rep = 0; rep < 600; rep++) {
+        size_t n = 1 + rng_next() % (rep < 300 ? 40 : N);
+        int kind = rep % 5;
+        for (size_t i = 0; i < n; i++) {
+            double u = rng_unit() * 2 - 1;
+            switch (kind) {
+            case 0: x[i] = (float)u; break;                                             /* ordinary */
+            case 1: x[i] = (float)(u * 1e38); break;                                    /* huge, both signs */
+            case 2: x[i] = (float)(u * 1e-40); break;                                   /* subnormal */
+            case 3: x[i] = special[rng_next() % (sizeof special / sizeof *special)]; break; /* extremes, -0 */
+            default: x[i] = (float)(rng_next() % 3) - 1.0f; break;                     /* few values, ties */
+            }
+        }
+        if (rep % 37 == 0)
+            for (size_t i = 0; i < n; i++) x[i] = -2.5f; /* constant: range 0 */
+        memset(got, 0xa5, sizeof got);
+        memset(want, 0x5a, sizeof want);
+        qz__sq8_encode(x, n, got);
+        sq8_encode_reference(x, n, want);
+        if (memcmp(got, want, QZ__SQ8_HEADER + n) != 0) {
+            print_error("rep %d kind %d n %zu: codes differ\n", rep, kind, n);
+            fail();
+        }
+    }
+}
+
 static void f16_conversion_round_trips_every_half_and_saturates(void **state)
 {
     (void)state;
@@ -825,6 +886,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(prepared_query_sq8_kernels_match_scalar_exactly_for_lengths_1_to_1100),
         cmocka_unit_test(u8_dot_is_exact_at_the_largest_dimension),
         cmocka_unit_test(sq8_codes_decode_within_half_a_step_and_kernels_measure_the_decoded_vectors),
+        cmocka_unit_test(sq8_encoder_gives_the_reference_bytes_on_extreme_inputs),
         cmocka_unit_test(f16_conversion_round_trips_every_half_and_saturates),
         cmocka_unit_test(f16_encoding_matches_the_cpu_on_random_floats),
         cmocka_unit_test(f16_and_u8_kernels_ignore_everything_past_the_last_element),
