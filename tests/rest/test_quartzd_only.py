@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -155,3 +156,79 @@ def test_bad_option_exits_nonzero(tmp_path):
     assert p.returncode != 0 and p.stderr.strip()
 
 
+
+
+# ---- quantized indexes ("dtype"; the worker target creates f32 only) ----
+
+def _rand_vectors(n, dim, seed):
+    import random
+    rnd = random.Random(seed)
+    # float32-exact values (multiples of 1/1024): the stored originals and
+    # the JSON round trip then hold exactly what Python computes with
+    return [[rnd.randint(-2048, 2048) / 1024.0 for _ in range(dim)] for _ in range(n)]
+
+
+@pytest.mark.parametrize("dtype,metric", [("int8", "l2"), ("f16", "cosine"), ("binary", "ip"), ("f32", "l2")])
+def test_quantized_index_returns_exact_distances_of_the_originals(make_index, dtype, metric):
+    from qzclient import distance
+    dim = 24
+    ix = make_index(dim, metric, dtype=dtype)
+    assert ix.describe()["dtype"] == dtype
+    vecs = _rand_vectors(300, dim, 11)
+    ok(ix.batch([{"id": i, "vector": v} for i, v in enumerate(vecs)]), 201)
+    for qi, q in enumerate(_rand_vectors(12, dim, 12)):
+        exact = sorted(range(len(vecs)), key=lambda i: distance(metric, vecs[i], q))
+        b = ok(ix.search(q, 5, ef=300, oversample=60, include_metadata=False))
+        got = [res["id"] for res in b["results"]]
+        assert len(got) == 5
+        # re-ranked on the f32 originals: the distances are exact, not the codes'
+        for res in b["results"]:
+            want = distance(metric, vecs[res["id"]], q)
+            assert abs(res["distance"] - want) <= 1e-4 * max(1.0, abs(want)), (dtype, qi, res, want)
+        # a beam over all 300 with 300 re-ranked finds the exact nearest
+        dnear = distance(metric, vecs[exact[0]], q)
+        assert abs(b["results"][0]["distance"] - dnear) <= 1e-4 * max(1.0, abs(dnear)), (dtype, qi, b)
+    # get returns the original vector, not its code (cosine stores it at unit length)
+    g = ok(ix.get(5))["vector"]
+    if metric == "cosine":
+        n = sum(x * x for x in vecs[5]) ** 0.5
+        assert all(abs(a - b / n) <= 1e-6 for a, b in zip(g, vecs[5])), g
+    else:
+        # the server prints 9 significant digits, enough to give back the same float32
+        f32 = lambda x: struct.unpack("f", struct.pack("f", x))[0]
+        assert [f32(a) for a in g] == vecs[5], g
+
+
+@pytest.mark.parametrize("body,status,code", [
+    ({"dtype": "int4"}, 400, "invalid_argument"),
+    ({"dtype": 3}, 400, "invalid_argument"),
+    ({"dtype": "int8", "metric": "hamming"}, 400, "invalid_argument"),
+])
+def test_create_rejects_bad_dtype(api, body, status, code):
+    name = "t_" + os.urandom(6).hex()
+    b = {"name": name, "dimension": 8, "metric": "l2"}
+    b.update(body)
+    error(api.post("/api/indexes", b), status, code)
+    assert api.get("/api/indexes/" + name).status_code == 404  # nothing was created
+
+
+@pytest.mark.parametrize("value,status,code", [(0, 422, "out_of_range"), (1001, 422, "out_of_range"),
+                                               ("2", 400, "invalid_argument"), (1.5, 400, "invalid_argument")])
+def test_search_rejects_bad_oversample(make_index, value, status, code):
+    ix = make_index(4, "l2", dtype="int8")
+    ok(ix.insert(1, [1, 2, 3, 4]), 201)
+    error(ix.search([1, 2, 3, 4], 1, oversample=value), status, code)
+
+
+@pytest.mark.needs_restart
+def test_dtype_survives_a_restart(own):
+    a = Api(own.url, own.key_rw)
+    ok(a.post("/api/indexes", {"name": "q8", "dimension": 6, "metric": "l2", "dtype": "int8"}), 201)
+    vecs = _rand_vectors(40, 6, 3)
+    ok(a.index("q8").batch([{"id": i, "vector": v} for i, v in enumerate(vecs)]), 201)
+    own.restart()
+    a = Api(own.url, own.key_rw)
+    d = a.index("q8").describe()
+    assert d["dtype"] == "int8" and d["count"] == 40
+    b = ok(a.index("q8").search(vecs[7], 1, include_metadata=False))
+    assert b["results"][0]["id"] == 7 and b["results"][0]["distance"] == 0

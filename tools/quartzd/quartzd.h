@@ -145,8 +145,10 @@ int qd_registry_open(const char *data_dir, uint32_t durability, char *err, size_
 qd_index *qd_index_acquire(const char *name); /* NULL if unknown */
 void qd_index_release(qd_index *ix);
 /* 0, or an HTTP status with the message written to err. */
-int qd_index_create(const char *name, uint32_t dim, uint32_t metric, uint32_t M, uint32_t efc, uint32_t efs,
-                    const char **code, char *err, size_t errcap);
+int qd_index_create(const char *name, uint32_t dim, uint32_t metric, uint32_t dtype, uint32_t M, uint32_t efc,
+                    uint32_t efs, const char **code, char *err, size_t errcap);
+/* "f32", "f16", "int8", "binary"; NULL for anything else. */
+const char *qd_dtype_name(uint32_t dtype);
 int qd_index_drop(const char *name, const char **code, char *err, size_t errcap);
 /* Names, sorted; caller frees the array (names point into it). */
 size_t qd_index_names(char (**names)[65]);

@@ -94,7 +94,7 @@ static int insert_sorted(qd_index *ix)
 }
 
 /* Open (create when dim > 0) the index NAME. */
-static int open_index(const char *name, uint32_t dim, uint32_t metric, uint32_t M, uint32_t efc, uint32_t efs,
+static int open_index(const char *name, uint32_t dim, uint32_t metric, uint32_t dtype, uint32_t M, uint32_t efc, uint32_t efs,
                       qd_index **out, char *err, size_t errcap)
 {
     qd_index *ix = calloc(1, sizeof *ix);
@@ -109,6 +109,7 @@ static int open_index(const char *name, uint32_t dim, uint32_t metric, uint32_t 
     if (dim) {
         o.dimensions = dim;
         o.metric = metric;
+        o.dtype = dtype;
         o.M = M;
         o.ef_construction = efc;
         o.ef_search = efs;
@@ -162,12 +163,12 @@ int qd_registry_open(const char *data_dir, uint32_t dur, char *err, size_t errca
     while (rc == 0 && (e = readdir(d))) {
         if (!qd_valid_index_name(e->d_name, strlen(e->d_name))) continue;
         qd_index *ix;
-        if (open_index(e->d_name, 0, 0, 0, 0, 0, &ix, err, errcap) < 0 || insert_sorted(ix) < 0) rc = -1;
+        if (open_index(e->d_name, 0, 0, 0, 0, 0, 0, &ix, err, errcap) < 0 || insert_sorted(ix) < 0) rc = -1;
     }
     closedir(d);
     if (rc == 0 && find("default") < 0) {
         qd_index *ix;
-        if (open_index("default", 384, QZ_METRIC_COSINE, 0, 0, 0, &ix, err, errcap) < 0 || insert_sorted(ix) < 0)
+        if (open_index("default", 384, QZ_METRIC_COSINE, 0, 0, 0, 0, &ix, err, errcap) < 0 || insert_sorted(ix) < 0)
             rc = -1;
     }
     return rc;
@@ -191,7 +192,7 @@ void qd_index_release(qd_index *ix)
     if (ix) atomic_fetch_sub(&ix->refs, 1);
 }
 
-int qd_index_create(const char *name, uint32_t dim, uint32_t metric, uint32_t M, uint32_t efc, uint32_t efs,
+int qd_index_create(const char *name, uint32_t dim, uint32_t metric, uint32_t dtype, uint32_t M, uint32_t efc, uint32_t efs,
                     const char **code, char *err, size_t errcap)
 {
     pthread_rwlock_wrlock(&lock);
@@ -204,11 +205,11 @@ int qd_index_create(const char *name, uint32_t dim, uint32_t metric, uint32_t M,
         status = 409;
     } else {
         qd_index *ix;
-        int rc = open_index(name, dim, metric, M, efc, efs, &ix, err, errcap);
+        int rc = open_index(name, dim, metric, dtype, M, efc, efs, &ix, err, errcap);
         if (rc == QZ_ERANGE) {
             *code = "out_of_range";
             status = 422;
-        } else if (rc == QZ_EINVAL) {
+        } else if (rc == QZ_EINVAL || rc == QZ_EUNSUPPORTED) { /* EUNSUPPORTED: a dtype under hamming */
             *code = "invalid_argument";
             status = 400;
         } else if (rc < 0) {
@@ -288,6 +289,17 @@ size_t qd_index_count(void)
     return n;
 }
 
+const char *qd_dtype_name(uint32_t dtype)
+{
+    switch (dtype) {
+    case QZ_DTYPE_F32: return "f32";
+    case QZ_DTYPE_F16: return "f16";
+    case QZ_DTYPE_INT8: return "int8";
+    case QZ_DTYPE_BINARY: return "binary";
+    default: return NULL;
+    }
+}
+
 void qd_index_describe(qd_index *ix, jbuf *b)
 {
     qz_stats st = {.struct_size = sizeof st};
@@ -298,6 +310,8 @@ void qd_index_describe(qd_index *ix, jbuf *b)
     jb_u64(b, st.dimensions);
     jb_lit(b, ",\"metric\":");
     jb_cstr(b, qz_metric_name(st.metric) ? qz_metric_name(st.metric) : "unknown");
+    jb_lit(b, ",\"dtype\":");
+    jb_cstr(b, qd_dtype_name(st.dtype) ? qd_dtype_name(st.dtype) : "unknown");
     jb_lit(b, ",\"M\":");
     jb_u64(b, st.M);
     jb_lit(b, ",\"ef_construction\":");

@@ -59,7 +59,8 @@ static void create_index(qd_req *r, const char *body, size_t blen)
     if (!j) return;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
     const cJSON *metric = cJSON_GetObjectItemCaseSensitive(j, "metric");
-    uint32_t dim, M, efc, efs, m = QZ_METRIC_COSINE;
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(j, "dtype");
+    uint32_t dim, M, efc, efs, m = QZ_METRIC_COSINE, dt = QZ_DTYPE_DEFAULT;
     if (!cJSON_IsString(name)) {
         qd_error(r, 400, "invalid_argument", name ? "\"name\" must be a string" : "missing field \"name\"");
         goto out;
@@ -88,9 +89,22 @@ static void create_index(qd_req *r, const char *body, size_t blen)
             goto out;
         }
     }
+    if (dtype && !cJSON_IsNull(dtype)) {
+        if (!cJSON_IsString(dtype)) {
+            qd_error(r, 400, "invalid_argument", "\"dtype\" must be a string");
+            goto out;
+        }
+        for (uint32_t c = QZ_DTYPE_F32; c <= QZ_DTYPE_BINARY; c++)
+            if (strcmp(qd_dtype_name(c), dtype->valuestring) == 0) dt = c;
+        if (!dt) {
+            qd_error(r, 400, "invalid_argument", "unknown dtype \"%.40s\" (f32, f16, int8 or binary)",
+                     dtype->valuestring);
+            goto out;
+        }
+    }
     const char *code = "internal";
     char err[600];
-    int st = qd_index_create(name->valuestring, dim, m, M, efc, efs, &code, err, sizeof err);
+    int st = qd_index_create(name->valuestring, dim, m, dt, M, efc, efs, &code, err, sizeof err);
     if (st) {
         qd_error(r, st, code, "%s", err);
         goto out;

@@ -384,11 +384,13 @@ static void search(qd_req *r, qd_index *ix, const char *body, size_t blen)
     uint64_t *ids = sids;
     float *dist = sdist;
     idset filter = {0};
-    uint32_t k, ef;
+    uint32_t k, ef, os;
     bool with_meta, with_vec;
     float *vbuf = q + ix->dim;
     if (!fast && !qd_read_vector(r, cJSON_GetObjectItemCaseSensitive(j, "query"), ix->dim, q, "query", -1)) goto out;
-    if (!opt_uint(r, j, "k", 1, QZ_MAX_K, &k) || !opt_uint(r, j, "ef", 1, QZ_MAX_EF, &ef)) goto out;
+    if (!opt_uint(r, j, "k", 1, QZ_MAX_K, &k) || !opt_uint(r, j, "ef", 1, QZ_MAX_EF, &ef) ||
+        !opt_uint(r, j, "oversample", 1, QZ_MAX_OVERSAMPLE, &os))
+        goto out;
     if (!cJSON_GetObjectItemCaseSensitive(j, "k")) k = 10;
     if (!opt_bool(r, j, "include_metadata", true, &with_meta) ||
         !opt_bool(r, j, "include_vectors", false, &with_vec))
@@ -427,6 +429,7 @@ static void search(qd_req *r, qd_index *ix, const char *body, size_t blen)
     }
     qz_search_params p = QZ_SEARCH_PARAMS_INIT;
     p.ef = ef;
+    p.oversample = os; /* 0 (absent): the dtype's default; f32 ignores it */
     if (f && !cJSON_IsNull(f)) {
         p.filter = in_set;
         p.filter_user = &filter;
