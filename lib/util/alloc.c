@@ -5,6 +5,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#if defined(__unix__) || defined(__APPLE__)
+#if !defined(__EMSCRIPTEN__) && !defined(__wasi__)
+#include <sys/mman.h>
+#define QZ__HAVE_MMAP 1
+#endif
+#endif
+
 static atomic_long fail_countdown = -1;
 static _Atomic size_t fail_above = 0; /* 0: no cap */
 
@@ -38,6 +45,28 @@ void *qz__calloc(size_t count, size_t size)
 void *qz__realloc(void *p, size_t n) { return too_big(n) || should_fail() ? NULL : realloc(p, n ? n : 1); }
 
 void qz__free(void *p) { free(p); }
+
+void *qz__pages_alloc(size_t n)
+{
+    if (too_big(n) || should_fail()) return NULL;
+#ifdef QZ__HAVE_MMAP
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+#else
+    return malloc(n ? n : 1);
+#endif
+}
+
+void qz__pages_free(void *p, size_t n)
+{
+    if (!p) return;
+#ifdef QZ__HAVE_MMAP
+    (void)munmap(p, n ? n : 1);
+#else
+    (void)n;
+    free(p);
+#endif
+}
 
 char *qz__strdup2(const char *s, const char *suffix)
 {

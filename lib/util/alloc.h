@@ -15,6 +15,15 @@ void *qz__calloc(size_t count, size_t size);
 void *qz__realloc(void *p, size_t n);
 void qz__free(void *p);
 
+/* Whole pages straight from the operating system (anonymous mmap where
+ * there is one, qz__malloc elsewhere), for short-lived bulk buffers: what
+ * qz__pages_free() gives back leaves the process at once, where freed heap
+ * memory between long-lived blocks would stay resident. @p n is rounded up
+ * to the page size by the system; pass the same n to qz__pages_free(). The
+ * failure hooks apply as to qz__malloc. */
+void *qz__pages_alloc(size_t n);
+void qz__pages_free(void *p, size_t n);
+
 /* s followed by suffix (NULL: none), in a new qz__malloc'ed string; NULL
  * when out of memory. */
 char *qz__strdup2(const char *s, const char *suffix);
