@@ -644,8 +644,12 @@ QZ_API int qz_db_set_param(qz_db *db, int key, int64_t value);
 /**
  * Check the index's invariants: every link points at an allocated node,
  * degrees are within bounds, the id map and the nodes agree, and stored
- * vectors are finite.
- * @return ::QZ_OK; ::QZ_ECORRUPT with a message naming the first violation.
+ * vectors are finite. For a directory database also what is stored: every
+ * vector and key-value record verifies against its checksum, and the vector
+ * records are exactly the live ids, one each (writes not yet applied to the
+ * storage are applied first). Writers wait while it runs.
+ * @return ::QZ_OK; ::QZ_ECORRUPT with a message naming the first violation;
+ *   ::QZ_EIO when the storage cannot be read.
  * Thread safety: as qz_db_compact(). @since 1.0
  */
 QZ_API int qz_db_check(qz_db *db);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "util/alloc.h"
 #include "util/error.h"
 #include "wal/journal.h"
 
@@ -55,6 +56,32 @@ static int check_id(uint64_t key, uint32_t slot, void *u)
     return 0;
 }
 
+typedef struct stored_ctx {
+    qz_db *db;
+    size_t n;
+    uint8_t *seen; /* a bit per slot below the high water */
+    uint32_t hw;
+} stored_ctx;
+
+/* A stored vector record: its id must be live in memory, with the size the
+ * index stores. */
+static int check_stored(uint64_t id, uint64_t seq, const void *vec, size_t vec_bytes, const void *meta,
+                        size_t meta_len, void *u)
+{
+    (void)seq, (void)vec, (void)meta, (void)meta_len;
+    stored_ctx *c = u;
+    uint32_t slot;
+    c->n++;
+    if (!qz__idmap_get(&c->db->ids, id, &slot))
+        return qz__err(QZ_ECORRUPT, "the storage holds a vector record of id %llu, which the index does not hold",
+                       (unsigned long long)id);
+    if (slot < c->hw) c->seen[slot >> 3] |= (uint8_t)(1u << (slot & 7));
+    if (vec_bytes != c->db->index->vec_bytes)
+        return qz__err(QZ_ECORRUPT, "the stored vector of id %llu has %zu bytes, the index stores %u",
+                       (unsigned long long)id, vec_bytes, c->db->index->vec_bytes);
+    return 0;
+}
+
 int qz__engine_check(qz_db *db)
 {
     QZ_CHECK(qz__hnsw_check(db->index));
@@ -67,6 +94,26 @@ int qz__engine_check(qz_db *db)
     if (rc == 0 && c.n != atomic_load(&db->index->n_live))
         rc = qz__err(QZ_ECORRUPT, "the id map holds %zu ids but %zu vectors are live", c.n,
                      atomic_load(&db->index->n_live));
+    /* Every live id has its record in storage and every record a live id:
+     * the records are unique per id, each one maps to a live id, and there
+     * are as many as live ids. (The scan first applies what is pending.) */
+    if (rc == 0 && db->persist_vectors) {
+        stored_ctx sc = {db, 0, qz__calloc((size_t)c.hw / 8 + 1, 1), c.hw};
+        rc = sc.seen ? qz__journal_scan_vectors(db->journal, check_stored, &sc)
+                     : qz__err(QZ_ENOMEM, "out of memory checking the stored vectors");
+        if (rc == 0 && sc.n != c.n) {
+            uint32_t sl = 0;
+            while (sl < c.hw && (atomic_load(&db->index->state[sl]) != QZ__LIVE || (sc.seen[sl >> 3] >> (sl & 7) & 1)))
+                sl++;
+            if (sl < c.hw)
+                rc = qz__err(QZ_ECORRUPT, "the storage holds %zu vector records but the index %zu live vectors: "
+                             "id %llu has no record", sc.n, c.n, (unsigned long long)db->index->labels[sl]);
+            else
+                rc = qz__err(QZ_ECORRUPT, "the storage holds %zu vector records but the index %zu live vectors", sc.n,
+                             c.n);
+        }
+        qz__free(sc.seen);
+    }
     pthread_rwlock_unlock(&db->index->resize);
     pthread_rwlock_unlock(&db->writers);
     QZ_CHECK(rc);

@@ -925,6 +925,50 @@ static void vector_record_of_wrong_size_with_valid_checksum_is_ecorrupt(void **s
     free(d);
 }
 
+static void id_key(unsigned char key[8], uint64_t id)
+{
+    for (int i = 0; i < 8; i++) key[i] = (unsigned char)(id >> (56 - 8 * i));
+}
+
+/* Removed by another process while the database is open and idle: the
+ * index still holds the id, and qz_db_check() names it. */
+static void vector_record_removed_under_an_open_database_fails_the_check(void **state)
+{
+    (void)state;
+    char *d = fresh_copy(g_clean, "vrec-gone-open");
+    qz_open_options op = opts(QZ_DURABILITY_SYNC);
+    qz_db *db = NULL;
+    TU_OK(qz_db_open(d, &op, &db));
+    TU_OK(qz_db_flush(db));
+    TU_OK(qz_db_check(db));
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        child_default_signals();
+        unsigned char key[8];
+        id_key(key, BASE_ID + 7);
+        qz_storage *s = NULL;
+        qz_storage_txn *t = NULL;
+        if (qz__storage_lmdb_open(d, 0, &s) || s->begin(s, 0, &t) || s->del(s, t, QZ_TABLE_VECTORS, key, 8) ||
+            s->commit(s, t))
+            _exit(3);
+        s->close(s);
+        _exit(0);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) fail_msg("waitpid: %s", strerror(errno));
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(qz_db_check(db), QZ_ECORRUPT);
+    print_message("check: %s\n", qz_errmsg());
+    char want[64];
+    snprintf(want, sizeof want, "id %llu has no record", (unsigned long long)(BASE_ID + 7));
+    assert_non_null(strstr(qz_errmsg(), want));
+    TU_OK(qz_db_close(db));
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -953,6 +997,7 @@ int main(void)
         cmocka_unit_test(missing_or_malformed_format_record_is_ecorrupt),
         cmocka_unit_test(newer_options_record_is_eversion),
         cmocka_unit_test(vector_record_of_wrong_size_with_valid_checksum_is_ecorrupt),
+        cmocka_unit_test(vector_record_removed_under_an_open_database_fails_the_check),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
