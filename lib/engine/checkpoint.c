@@ -14,9 +14,12 @@
  * old; and at flush and close. So after a crash, open re-inserts at most the
  * writes since the last checkpoint (plus those of the last ckpt_ms).
  */
+#include <string.h>
 #include <time.h>
 
 #include "engine/internal.h"
+#include "persist/format.h"
+#include "util/endian.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "wal/journal.h"
@@ -34,12 +37,42 @@ int qz__engine_graph_load(qz_db *db, qz__hnsw_node_fn fn, void *user, int *found
     return qz__hnsw_load(db->index, db->storage, db->ckpt, fn, user, found);
 }
 
+/* META graph.seq := seq (persist/format.h), unless it holds it already. */
+static int put_graph_seq(qz_db *db, uint64_t seq)
+{
+    qz_storage *st = db->storage;
+    qz_storage_txn *t = NULL;
+    QZ_CHECK(st->begin(st, 0, &t));
+    const void *v = NULL;
+    size_t vl = 0;
+    int rc = st->get(st, t, QZ_TABLE_META, QZ__META_GRAPH_SEQ, strlen(QZ__META_GRAPH_SEQ), &v, &vl);
+    if (rc == QZ_OK && vl == 8 && qz__get_u64le(v) == seq) {
+        st->abort(st, t);
+        return QZ_OK;
+    }
+    if (rc == QZ_OK || rc == QZ_ENOTFOUND) {
+        unsigned char b[8];
+        qz__put_u64le(b, seq);
+        rc = st->put(st, t, QZ_TABLE_META, QZ__META_GRAPH_SEQ, strlen(QZ__META_GRAPH_SEQ), b, 8);
+    }
+    if (rc < 0) {
+        st->abort(st, t);
+        return rc;
+    }
+    return st->commit(st, t);
+}
+
 /* Caller holds ckpt_mu. */
 static int save_locked(qz_db *db)
 {
     if (!atomic_load(&db->snapshot_dirty) && !atomic_load(&db->writes_since_ckpt)) return QZ_OK;
     pthread_rwlock_wrlock(&db->writers);
+    /* With `writers` exclusive every vector write appended so far is in the
+     * graph and none is running: the snapshot covers exactly the journal up
+     * to here (kv records may follow meanwhile; they only make it later). */
+    uint64_t seq = qz__journal_last_seq(db->journal);
     int rc = qz__hnsw_save(db->index, db->storage, db->ckpt, NULL); /* takes `resize` shared itself */
+    if (rc == QZ_OK && seq != UINT64_MAX) rc = put_graph_seq(db, seq);
     /* The backend failed a commit: from now on it is not trusted for
      * anything (as for a failed journal commit). */
     if (rc == QZ_EIO || rc == QZ_ECORRUPT || rc == QZ_EFULL) rc = qz__journal_fail(db->journal, rc, "graph checkpoint");

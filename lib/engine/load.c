@@ -15,6 +15,8 @@
 
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "persist/format.h"
+#include "util/endian.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "wal/journal.h"
@@ -111,26 +113,60 @@ static void free_pending(load_state *ls)
     qz__free(ls->p);
 }
 
+/* META graph.seq, or 0 when absent (then nothing is concluded from it). */
+static int read_graph_seq(qz_db *db, uint64_t *seq)
+{
+    qz_storage *st = db->storage;
+    qz_storage_txn *t = NULL;
+    *seq = 0;
+    QZ_CHECK(st->begin(st, QZ_TXN_READONLY, &t));
+    const void *v = NULL;
+    size_t vl = 0;
+    int rc = st->get(st, t, QZ_TABLE_META, QZ__META_GRAPH_SEQ, strlen(QZ__META_GRAPH_SEQ), &v, &vl);
+    if (rc == QZ_OK && vl != 8) rc = qz__err(QZ_ECORRUPT, "META graph.seq has %zu bytes, not 8", vl);
+    if (rc == QZ_OK) *seq = qz__get_u64le(v);
+    st->abort(st, t);
+    return rc == QZ_ENOTFOUND ? QZ_OK : rc;
+}
+
 int qz__engine_load(qz_db *db)
 {
     load_state ls = {.db = db};
     int repaired = 0;
+    uint64_t graph_seq = 0;
     int rc = qz__engine_graph_load(db, on_node, db, &ls.graph);
+    if (rc == QZ_OK && ls.graph) rc = read_graph_seq(db, &graph_seq);
     if (rc == QZ_OK) {
         rc = qz__journal_scan_vectors(db->journal, on_vector, &ls);
         if (ls.rc < 0) rc = ls.rc;
     }
+    /* No write followed the snapshot (the scan applied everything the log
+     * held): a live node without its record lost it to damage. */
+    uint64_t applied = qz__journal_applied_seq(db->journal);
+    int exact = rc == QZ_OK && ls.graph && graph_seq && applied != UINT64_MAX && applied == graph_seq;
     if (rc == QZ_OK) {
         /* Restored nodes that found no matching record were deleted or
          * replaced after the snapshot: drop them from the id map. */
         qz__hnsw *h = db->index;
         uint32_t hw = qz__hnsw_high_water(h);
-        for (uint32_t sl = 0; sl < hw; sl++) {
+        for (uint32_t sl = 0; sl < hw && rc == QZ_OK; sl++) {
             uint32_t cur;
             if (atomic_load(&h->state[sl]) == QZ__DELETED && qz__idmap_get(&db->ids, h->labels[sl], &cur) &&
-                cur == sl)
-                qz__idmap_del(&db->ids, h->labels[sl]);
+                cur == sl) {
+                if (exact)
+                    rc = qz__err(QZ_ECORRUPT,
+                                 "the vector record of id %llu (written at sequence %llu) is missing or older, "
+                                 "though no write followed the graph snapshot that holds it (sequence %llu): "
+                                 "the vectors table lost it",
+                                 (unsigned long long)h->labels[sl], (unsigned long long)h->seqs[sl],
+                                 (unsigned long long)graph_seq);
+                else
+                    qz__idmap_del(&db->ids, h->labels[sl]);
+            }
         }
+    }
+    if (rc == QZ_OK) {
+        qz__hnsw *h = db->index;
         /* Unlink those dead nodes BEFORE inserting anything: they hold no
          * vector, so they must not guide insertions, and one of them may be
          * the snapshot's entry point (repair picks a live one, or none). An

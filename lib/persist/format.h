@@ -126,6 +126,13 @@ enum {
 #define QZ__META_JOURNAL_SEQ "journal.seq" /* u64: last log record applied */
 #define QZ__META_LOG_GENERATION "log.generation" /* u64: generation of the log applied from */
 #define QZ__META_OPTIONS "options"         /* the options record below */
+/* u64: the last journal sequence when the graph snapshot was last saved (all
+ * vector writes up to it are in the snapshot, none after it). At open, when
+ * the journal's last applied sequence equals it, no write followed the
+ * snapshot, so every node saved live must find its vector record: one that
+ * does not is damage (QZ_ECORRUPT), not a delete. Absent (databases written
+ * before this key): no such check. Written after the snapshot's transaction. */
+#define QZ__META_GRAPH_SEQ "graph.seq"
 
 /* Format of a database (META "format"). 1: vector checksums seed 0.
  * 2: vector checksums are seeded with the id (a record under the wrong key

@@ -1082,6 +1082,8 @@ int qz__journal_scan_vectors(qz__journal *j, qz__journal_vector_fn fn, void *use
 
 uint64_t qz__journal_applied_seq(qz__journal *j) { return j->wal ? qz__wal_applied_seq(j->wal) : UINT64_MAX; }
 
+uint64_t qz__journal_last_seq(qz__journal *j) { return j->wal ? qz__wal_last_seq(j->wal) : UINT64_MAX; }
+
 /* One vector record under id, from the read-only overlay (the log's
  * records) or the backend, chosen as scan_vectors chooses. 1 found (*rec,
  * *rlen valid for the transactions), 0 absent or deleted, < 0 error. */

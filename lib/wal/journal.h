@@ -98,6 +98,9 @@ int qz__journal_read_vectors(qz__journal *j, size_t n, const uint64_t *ids, cons
 /* Every record up to this sequence is in the backend (UINT64_MAX for a
  * read-only handle, which writes none). */
 uint64_t qz__journal_applied_seq(qz__journal *j);
+/* Sequence of the last record appended (0 before any; UINT64_MAX for a
+ * read-only handle). */
+uint64_t qz__journal_last_seq(qz__journal *j);
 
 /* Verify every record the backend holds (VECTORS and KV checksums, key
  * shapes): QZ_ECORRUPT naming the first damaged record. For qz_db_check(). */

@@ -930,6 +930,25 @@ static void id_key(unsigned char key[8], uint64_t id)
     for (int i = 0; i < 8; i++) key[i] = (unsigned char)(id >> (56 - 8 * i));
 }
 
+/* A vector record removed from data.mdb behind the library's back (no
+ * checksum can tell: the record is simply gone) after a clean close, so
+ * that no write followed the graph snapshot: the open reports it, rather
+ * than reading it as a delete and opening a smaller database. */
+static void vector_record_removed_while_closed_is_reported(void **state)
+{
+    (void)state;
+    char *d = fresh_copy(g_clean, "vrec-gone");
+    unsigned char key[8];
+    id_key(key, BASE_ID + 5);
+    store_put(d, QZ_TABLE_VECTORS, key, 8, NULL, 0, 1);
+    expect_error(d, "vector record of id 5 removed after a clean close", QZ_ECORRUPT);
+    outcome *o = g_out;
+    char want[64];
+    snprintf(want, sizeof want, "id %llu", (unsigned long long)(BASE_ID + 5));
+    assert_non_null(strstr(o->msg, want));
+    free(d);
+}
+
 /* Removed by another process while the database is open and idle: the
  * index still holds the id, and qz_db_check() names it. */
 static void vector_record_removed_under_an_open_database_fails_the_check(void **state)
@@ -997,6 +1016,7 @@ int main(void)
         cmocka_unit_test(missing_or_malformed_format_record_is_ecorrupt),
         cmocka_unit_test(newer_options_record_is_eversion),
         cmocka_unit_test(vector_record_of_wrong_size_with_valid_checksum_is_ecorrupt),
+        cmocka_unit_test(vector_record_removed_while_closed_is_reported),
         cmocka_unit_test(vector_record_removed_under_an_open_database_fails_the_check),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
