@@ -94,13 +94,18 @@ int qz__engine_check(qz_db *db)
     if (rc == 0 && c.n != atomic_load(&db->index->n_live))
         rc = qz__err(QZ_ECORRUPT, "the id map holds %zu ids but %zu vectors are live", c.n,
                      atomic_load(&db->index->n_live));
+    pthread_rwlock_unlock(&db->index->resize);
     /* Every live id has its record in storage and every record a live id:
      * the records are unique per id, each one maps to a live id, and there
-     * are as many as live ids. (The scan first applies what is pending.) */
+     * are as many as live ids. (The scan first applies what is pending.)
+     * Not under `resize`: the scan may begin a backend write transaction,
+     * and a checkpoint takes `resize` inside one (lock order). With
+     * `writers` held nothing grows the index meanwhile. */
     if (rc == 0 && db->persist_vectors) {
         stored_ctx sc = {db, 0, qz__calloc((size_t)c.hw / 8 + 1, 1), c.hw};
         rc = sc.seen ? qz__journal_scan_vectors(db->journal, check_stored, &sc)
                      : qz__err(QZ_ENOMEM, "out of memory checking the stored vectors");
+        pthread_rwlock_rdlock(&db->index->resize);
         if (rc == 0 && sc.n != c.n) {
             uint32_t sl = 0;
             while (sl < c.hw && (atomic_load(&db->index->state[sl]) != QZ__LIVE || (sc.seen[sl >> 3] >> (sl & 7) & 1)))
@@ -112,9 +117,9 @@ int qz__engine_check(qz_db *db)
                 rc = qz__err(QZ_ECORRUPT, "the storage holds %zu vector records but the index %zu live vectors", sc.n,
                              c.n);
         }
+        pthread_rwlock_unlock(&db->index->resize);
         qz__free(sc.seen);
     }
-    pthread_rwlock_unlock(&db->index->resize);
     pthread_rwlock_unlock(&db->writers);
     QZ_CHECK(rc);
     /* What is stored: every vector and kv record, checksums and key shapes. */
