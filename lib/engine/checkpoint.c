@@ -37,29 +37,24 @@ int qz__engine_graph_load(qz_db *db, qz__hnsw_node_fn fn, void *user, int *found
     return qz__hnsw_load(db->index, db->storage, db->ckpt, fn, user, found);
 }
 
-/* META graph.seq := seq (persist/format.h), unless it holds it already. */
+/* META graph.seq := seq (persist/format.h), unless it holds it already.
+ * Caller holds ckpt_mu. */
 static int put_graph_seq(qz_db *db, uint64_t seq)
 {
+    if (seq == db->graph_seq_stored) return QZ_OK;
     qz_storage *st = db->storage;
     qz_storage_txn *t = NULL;
     QZ_CHECK(st->begin(st, 0, &t));
-    const void *v = NULL;
-    size_t vl = 0;
-    int rc = st->get(st, t, QZ_TABLE_META, QZ__META_GRAPH_SEQ, strlen(QZ__META_GRAPH_SEQ), &v, &vl);
-    if (rc == QZ_OK && vl == 8 && qz__get_u64le(v) == seq) {
-        st->abort(st, t);
-        return QZ_OK;
-    }
-    if (rc == QZ_OK || rc == QZ_ENOTFOUND) {
-        unsigned char b[8];
-        qz__put_u64le(b, seq);
-        rc = st->put(st, t, QZ_TABLE_META, QZ__META_GRAPH_SEQ, strlen(QZ__META_GRAPH_SEQ), b, 8);
-    }
+    unsigned char b[8];
+    qz__put_u64le(b, seq);
+    int rc = st->put(st, t, QZ_TABLE_META, QZ__META_GRAPH_SEQ, strlen(QZ__META_GRAPH_SEQ), b, 8);
     if (rc < 0) {
         st->abort(st, t);
         return rc;
     }
-    return st->commit(st, t);
+    rc = st->commit(st, t);
+    if (rc == QZ_OK) db->graph_seq_stored = seq;
+    return rc;
 }
 
 /* Caller holds ckpt_mu. */

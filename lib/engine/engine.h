@@ -83,6 +83,7 @@ struct qz_db {
 
     /* checkpoints (engine/checkpoint.c) */
     pthread_mutex_t ckpt_mu;     /* one checkpoint at a time */
+    uint64_t graph_seq_stored;   /* META graph.seq as stored (0: none); under ckpt_mu, set by load */
     struct qz__graph_ckpt *ckpt; /* chunk state of the stored graph snapshot */
     atomic_int snapshot_dirty;   /* the graph differs from the stored snapshot */
     atomic_size_t writes_since_ckpt;

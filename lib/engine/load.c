@@ -136,6 +136,7 @@ int qz__engine_load(qz_db *db)
     uint64_t graph_seq = 0;
     int rc = qz__engine_graph_load(db, on_node, db, &ls.graph);
     if (rc == QZ_OK && ls.graph) rc = read_graph_seq(db, &graph_seq);
+    db->graph_seq_stored = graph_seq;
     if (rc == QZ_OK) {
         rc = qz__journal_scan_vectors(db->journal, on_vector, &ls);
         if (ls.rc < 0) rc = ls.rc;
