@@ -272,4 +272,5 @@ const qz__kernels qz__kernels_neon = {
     qz__dist_dot_f32f16_neon,
     NULL, /* l2sq_sq8q and dot_sq8q: no prepared-query kernels here (distance.h) */
     NULL,
+    NULL, /* sq8_encode: the baseline one */
 };

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "distance/distance.h"
+#include "vector/codec.h"
 
 #if defined(__has_include)
 #if __has_include("distance/isa_config.h")
@@ -135,6 +136,13 @@ const qz__kernels *qz__kernels_active(void)
     if (k != NULL) return k;
     ensure_chosen();
     return atomic_load_explicit(&g_active, memory_order_acquire);
+}
+
+static void sq8_encode_baseline(const float *x, size_t n, void *out) { qz__sq8_encode(x, n, out); }
+
+qz__encode_fn qz__kernels_sq8_encode(const qz__kernels *k)
+{
+    return k && k->sq8_encode ? k->sq8_encode : sq8_encode_baseline;
 }
 
 const qz__kernels *qz__kernels_get(const char *name)

@@ -131,4 +131,5 @@ const qz__kernels qz__kernels_scalar = {
     qz__dist_dot_f32f16_scalar,
     qz__dist_l2sq_sq8q_scalar,
     qz__dist_dot_sq8q_scalar,
+    NULL, /* sq8_encode: the baseline one */
 };

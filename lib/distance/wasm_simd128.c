@@ -230,4 +230,5 @@ const qz__kernels qz__kernels_simd128 = {
     qz__dist_dot_f32f16_simd128,
     NULL, /* l2sq_sq8q and dot_sq8q: no prepared-query kernels here (distance.h) */
     NULL,
+    NULL, /* sq8_encode: the baseline one */
 };

@@ -336,6 +336,9 @@ static uint64_t qz__ip_u8_avx2(const uint8_t *a, const uint8_t *b, size_t n)
 
 QZ__SQ8_KERNELS(avx2, qz__ip_u8_avx2)
 
+/* The codec's encoder with this file's flags (AVX2): see x86_avx512.c. */
+static void qz__sq8_encode_avx2(const float *x, size_t n, void *out) { qz__sq8_encode(x, n, out); }
+
 const qz__kernels qz__kernels_avx2 = {
     "avx2",
     qz__dist_l2sq_f32_avx2,
@@ -350,4 +353,5 @@ const qz__kernels qz__kernels_avx2 = {
     qz__dist_dot_f32f16_avx2,
     NULL, /* l2sq_sq8q and dot_sq8q: no prepared-query kernels here (distance.h) */
     NULL,
+    qz__sq8_encode_avx2,
 };

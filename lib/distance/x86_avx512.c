@@ -413,6 +413,11 @@ __attribute__((target("avx512vnni"))) static inline int64_t qz__ipq_avx512vnni(c
 
 QZ__SQ8Q_KERNELS(avx512vnni, qz__ipq_avx512vnni, __attribute__((target("avx512vnni"))))
 
+/* The codec's encoder with this file's flags (AVX-512F/BW/VL): the inline
+ * loops vectorize 8 doubles wide; the arithmetic, and so every byte, is
+ * that of the baseline build. */
+static void qz__sq8_encode_avx512(const float *x, size_t n, void *out) { qz__sq8_encode(x, n, out); }
+
 const qz__kernels qz__kernels_avx512 = {
     "avx512",
     qz__dist_l2sq_f32_avx512,
@@ -427,6 +432,7 @@ const qz__kernels qz__kernels_avx512 = {
     qz__dist_dot_f32f16_avx512,
     NULL, /* l2sq_sq8q and dot_sq8q: no prepared-query kernels here (distance.h) */
     NULL,
+    qz__sq8_encode_avx512,
 };
 
 const qz__kernels qz__kernels_avx512vpopcnt = {
@@ -443,6 +449,7 @@ const qz__kernels qz__kernels_avx512vpopcnt = {
     qz__dist_dot_f32f16_avx512,
     NULL, /* l2sq_sq8q and dot_sq8q: no prepared-query kernels here (distance.h) */
     NULL,
+    qz__sq8_encode_avx512,
 };
 
 const qz__kernels qz__kernels_avx512vnni = {
@@ -459,4 +466,5 @@ const qz__kernels qz__kernels_avx512vnni = {
     qz__dist_dot_f32f16_avx512,
     qz__dist_l2sq_sq8q_avx512vnni,
     qz__dist_dot_sq8q_avx512vnni,
+    qz__sq8_encode_avx512,
 };

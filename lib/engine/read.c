@@ -114,18 +114,21 @@ int qz__engine_search(qz_db *db, const float *query, size_t k, uint32_t ef, uint
     size_t want = may_dup ? k + 8 : k;
     uint64_t qbuf[512];
     qz__hit hbuf[64];
-    void *q = h->vec_bytes <= sizeof qbuf ? (void *)qbuf : qz__malloc(h->vec_bytes);
+    /* L2 and inner product search the caller's floats as they are (on
+     * 784-d MNIST the copy was 2.4% of a search at ef 10) */
+    int as_is = qz__hnsw_record_is_input(h);
+    void *q = as_is ? NULL : h->vec_bytes <= sizeof qbuf ? (void *)qbuf : qz__malloc(h->vec_bytes);
     qz__hit *hits = want <= 64 ? hbuf : qz__malloc(want * sizeof *hits);
     int rc = QZ_OK;
     *found = 0;
-    if (!q || !hits) {
+    if ((!as_is && !q) || !hits) {
         rc = qz__err(QZ_ENOMEM, "out of memory for a search with k %zu", k);
         goto out;
     }
-    qz__hnsw_encode(h, query, q);
+    if (!as_is) qz__hnsw_encode(h, query, q);
     size_t n = 0;
     pthread_rwlock_rdlock(&h->resize);
-    rc = qz__hnsw_search(h, q, want, ef, oversample, filter, fuser, hits, &n);
+    rc = qz__hnsw_search(h, as_is ? (const void *)query : q, want, ef, oversample, filter, fuser, hits, &n);
     size_t w = 0;
     for (size_t i = 0; i < n && w < k; i++) {
         uint64_t label = h->labels[hits[i].slot];
@@ -141,7 +144,7 @@ int qz__engine_search(qz_db *db, const float *query, size_t k, uint32_t ef, uint
     pthread_rwlock_unlock(&h->resize);
     *found = w;
 out:
-    if (q != qbuf) qz__free(q);
+    if (q != qbuf) qz__free(q); /* NULL when as_is */
     if (hits != hbuf) qz__free(hits);
     return rc;
 }

@@ -181,6 +181,7 @@ typedef struct qz__hnsw {
     int quantized;       /* codes differ from records: originals in `orig` (or outside), results re-ranked */
     int orig_external;   /* quantized, originals outside the index: `pin` until stored, else `fetch` */
     atomic_uint oversample; /* default re-rank factor: k * oversample candidates */
+    qz__encode_fn sq8_encode; /* int8: the table's encoder (codes and queries) */
     const char *kernel_name;
     double level_mult;
     uint64_t seed;
@@ -260,6 +261,12 @@ uint32_t qz__hnsw_high_water(qz__hnsw *h);
 int qz__hnsw_max_level(const qz__hnsw *h);
 /* Convert a user vector to its record form (normalise / binarise). */
 void qz__hnsw_encode(const qz__hnsw *h, const float *in, void *out);
+/* 1 when the record form of a vector is the caller's floats unchanged (L2,
+ * inner product): a query can then be searched without a copy. */
+static inline int qz__hnsw_record_is_input(const qz__hnsw *h)
+{
+    return h->metric == QZ__METRIC_L2 || h->metric == QZ__METRIC_IP;
+}
 /* Convert a record-form vector back to floats. */
 void qz__hnsw_decode(const qz__hnsw *h, const void *in, float *out);
 /* Code of a record-form vector (code_bytes); for f32 a copy. */

@@ -200,6 +200,7 @@ int qz__hnsw_create(const qz__hnsw_config *cfg, const qz__kernels *k, qz__hnsw *
     h->code_bytes = cs.bytes;
     atomic_init(&h->oversample, qz__dtype_default_oversample(h->dtype));
     h->kernel_name = k->name;
+    h->sq8_encode = qz__kernels_sq8_encode(k);
     layout_level0(h);
     atomic_init(&h->entry, UINT64_MAX);
     atomic_init(&h->n_live, 0);
@@ -479,7 +480,7 @@ void qz__hnsw_quantize(const qz__hnsw *h, const void *rec, void *code)
         for (uint32_t i = 0; i < h->dim; i++) o[i] = qz__f32_to_f16(f[i]);
         break;
     }
-    case QZ__DTYPE_INT8: qz__sq8_encode(f, h->dim, code); break;
+    case QZ__DTYPE_INT8: h->sq8_encode(f, h->dim, code); break;
     case QZ__DTYPE_BINARY: {
         /* threshold 0 for angles (cosine, inner product), the vector's own
          * mean under L2 (so data far from the origin keeps its bits) */

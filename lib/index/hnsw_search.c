@@ -350,6 +350,24 @@ static inline void prefetch_rec(const qz__hnsw *h, uint32_t slot)
     prefetch_lines(qz__node_rec(h, slot), h->vec_bytes, SIZE_MAX);
 }
 
+/* The same into the second-level cache only: issued for all the others at
+ * once before the first distance, so that every miss of the re-rank is in
+ * flight early without evicting the two being measured from L1. Measured
+ * on MNIST int8 (784-d, os 1, ef 10: ten cold 3 KB originals a query):
+ * +3-4% QPS in three alternating runs. */
+#define QZ__RERANK_L2_AHEAD 32 /* binary re-ranks whole beams: no thousands of prefetches at once */
+static inline void prefetch_rec_l2(const qz__hnsw *h, uint32_t slot)
+{
+#if defined(__GNUC__)
+    const uint8_t *v = qz__node_rec(h, slot);
+    uintptr_t a = (uintptr_t)v & ~(uintptr_t)63, e = (uintptr_t)v + h->vec_bytes - 1;
+    for (; a <= e; a += 64) __builtin_prefetch((const void *)a, 0, 1);
+#else
+    (void)h;
+    (void)slot;
+#endif
+}
+
 static size_t rerank(const qz__hnsw *h, const void *q, qz__hit *res, size_t n, size_t r)
 {
     if (r > n) r = n;
@@ -358,6 +376,7 @@ static size_t rerank(const qz__hnsw *h, const void *q, qz__hit *res, size_t n, s
      * Measured on MNIST int8, ef 40: without it the 30 re-ranked f32
      * distances took twice the time of the whole walk on the codes. */
     for (size_t i = 0; i < r && i < 2; i++) prefetch_rec(h, res[i].slot);
+    for (size_t i = 2; i < r && i < QZ__RERANK_L2_AHEAD; i++) prefetch_rec_l2(h, res[i].slot);
     for (size_t i = 0; i < r; i++) {
         if (i + 2 < r) prefetch_rec(h, res[i + 2].slot);
         res[i].dist = qz__xdist(h, q, qz__node_rec(h, res[i].slot));
