@@ -500,7 +500,7 @@ def main():
                 args += ["--min-seconds", str(a.min_seconds)]
             rows, errors = [], {}
             for rnd in range(a.rounds):
-                # Rounds alternate the order (hnswlib first, then last), so
+                # Rounds alternate the order (hnswlib last, then first), so
                 # each engine is measured early and late in the dataset's
                 # time: the VM's speed drifts by tens of percent within
                 # minutes, and one run of one engine can land in a slow spell.
