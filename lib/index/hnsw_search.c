@@ -34,8 +34,10 @@
 
 #if defined(__GNUC__)
 #define QZ_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#define QZ_PREFETCH_L2(p) __builtin_prefetch((p), 0, 1) /* prefetcht2: not into L1 */
 #else
 #define QZ_PREFETCH(p) ((void)0)
+#define QZ_PREFETCH_L2(p) ((void)0)
 #endif
 
 /* ---- the result max-heap of the exact pass ---- */
@@ -93,10 +95,19 @@ static inline float res_push(qz__search_ctx *c, size_t ef, float d, uint32_t s)
 #ifndef QZ__PREFETCH_LINES
 #define QZ__PREFETCH_LINES 8 /* GloVe f32 (7 lines): 4 -> 8 lines +25% QPS at ef 120 */
 #endif
-static inline void prefetch_lines(const void *v, size_t n, size_t max_lines)
+/* l2 1: not into L1 (prefetcht2, which fills L2 here; a constant at every
+ * call, so the branch folds away) */
+static inline void prefetch_lines_to(const void *v, size_t n, size_t max_lines, int l2)
 {
     uintptr_t a = (uintptr_t)v & ~(uintptr_t)63, e = (uintptr_t)v + n - 1;
-    for (size_t i = 0; i < max_lines && a <= e; i++, a += 64) QZ_PREFETCH((const void *)a);
+    for (size_t i = 0; i < max_lines && a <= e; i++, a += 64) {
+        if (l2) QZ_PREFETCH_L2((const void *)a);
+        else QZ_PREFETCH((const void *)a);
+    }
+}
+static inline void prefetch_lines(const void *v, size_t n, size_t max_lines)
+{
+    prefetch_lines_to(v, n, max_lines, 0);
 }
 
 /* mode 0 (construction, repair): any node not deleted. mode 1 (queries):
@@ -350,22 +361,11 @@ static inline void prefetch_rec(const qz__hnsw *h, uint32_t slot)
     prefetch_lines(qz__node_rec(h, slot), h->vec_bytes, SIZE_MAX);
 }
 
-/* The same into the second-level cache only: issued for all the others at
- * once before the first distance, so that every miss of the re-rank is in
- * flight early without evicting the two being measured from L1. Measured
- * on MNIST int8 (784-d, os 1, ef 10: ten cold 3 KB originals a query):
- * +3-4% QPS in three alternating runs. */
+/* Every line of the next originals into L2 only (see rerank). */
 #define QZ__RERANK_L2_AHEAD 32 /* binary re-ranks whole beams: no thousands of prefetches at once */
 static inline void prefetch_rec_l2(const qz__hnsw *h, uint32_t slot)
 {
-#if defined(__GNUC__)
-    const uint8_t *v = qz__node_rec(h, slot);
-    uintptr_t a = (uintptr_t)v & ~(uintptr_t)63, e = (uintptr_t)v + h->vec_bytes - 1;
-    for (; a <= e; a += 64) __builtin_prefetch((const void *)a, 0, 1);
-#else
-    (void)h;
-    (void)slot;
-#endif
+    prefetch_lines_to(qz__node_rec(h, slot), h->vec_bytes, SIZE_MAX, 1);
 }
 
 static size_t rerank(const qz__hnsw *h, const void *q, qz__hit *res, size_t n, size_t r)
@@ -374,7 +374,11 @@ static size_t rerank(const qz__hnsw *h, const void *q, qz__hit *res, size_t n, s
     /* The originals are cold (the walk read codes): fetch every line of
      * the next two ahead, so their misses overlap with this distance.
      * Measured on MNIST int8, ef 40: without it the 30 re-ranked f32
-     * distances took twice the time of the whole walk on the codes. */
+     * distances took twice the time of the whole walk on the codes. The
+     * ones after those two go to L2 at once, before the first distance, so
+     * all their misses are in flight early without evicting the two being
+     * measured from L1 (MNIST int8, os 1, ef 10, ten cold 3 KB originals a
+     * query: +3-4% QPS in three alternating runs). */
     for (size_t i = 0; i < r && i < 2; i++) prefetch_rec(h, res[i].slot);
     for (size_t i = 2; i < r && i < QZ__RERANK_L2_AHEAD; i++) prefetch_rec_l2(h, res[i].slot);
     for (size_t i = 0; i < r; i++) {
